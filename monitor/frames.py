@@ -1,0 +1,43 @@
+"""Value objects that cross threads: frames, predictions, drops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One sampled, preprocessed camera frame on its way to the model.
+
+    Attributes:
+        camera: the camera id.
+        seq: per-camera sequence number (monotonic, starts at 0).
+        captured_mono: ``time.monotonic()`` when the frame was read (for latency).
+        captured_at: UTC epoch seconds when the frame was read (for events); for a
+            file source replayed fast this is the file's own timeline.
+        image: the model input, ``uint8`` (H, W, 3) RGB.
+        snapshot: a downscaled BGR copy of the original frame for review (or None).
+        live: True for live sources (drop-oldest policy), False for files.
+    """
+
+    camera: str
+    seq: int
+    captured_mono: float
+    captured_at: float
+    image: np.ndarray
+    snapshot: np.ndarray | None = None
+    live: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The model's output for one frame."""
+
+    frame: Frame
+    probs: np.ndarray  # float32 (C,)
+    decided_mono: float
+
+
+DROP_REASONS = ("superseded", "stale", "no_motion", "error", "shutdown")

@@ -1,0 +1,85 @@
+"""Shared fixtures: a real ONNX model exported through bearwatch's own export, and thread-leak checks."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.media import scene
+
+COLOR_LABELS = ("bear", "empty", "person")
+COLOR_INPUT_HW = (64, 64)
+
+
+def _build_color_net():  # type: ignore[no-untyped-def]
+    """A hand-weighted network whose answers are predictable on ``tests.media`` scenes.
+
+    It undoes the ImageNet normalisation, averages each channel, and scores
+    ``bear`` by how much red exceeds green and ``person`` by how much blue
+    exceeds green; ``empty`` is the constant alternative. Exporting it runs the
+    real export path (wrapper, opset, metadata), so monitor tests exercise the
+    same artifact contract as a trained model.
+    """
+    import torch
+    from torch import nn
+
+    class ColorNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+            self.head = nn.Linear(3, 3)
+            with torch.no_grad():
+                self.head.weight.copy_(torch.tensor([[20.0, -20.0, 0.0], [0.0, 0.0, 0.0], [0.0, -20.0, 20.0]]))
+                self.head.bias.copy_(torch.tensor([-3.0, 0.0, -3.0]))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            rgb = (x * self.std + self.mean).mean(dim=(2, 3))
+            return self.head(rgb)
+
+    return ColorNet()
+
+
+@pytest.fixture(scope="session")
+def color_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real ``model.onnx`` (labels bear/empty/person, 64x64) with reference statistics."""
+    import cv2
+
+    from monitor.image_stats import reference_confidence, reference_from_images
+    from monitor.model_meta import ModelMetadata
+    from monitor.preprocess import frame_to_input
+    from training.export import export_onnx
+
+    images = [
+        frame_to_input(cv2.cvtColor(scene(kind, seed=i), cv2.COLOR_BGR2RGB), COLOR_INPUT_HW, "crop")
+        for i, kind in enumerate(["empty", "bear", "person"] * 20)
+    ]
+    reference = dict(reference_from_images(images))
+    reference["confidence"] = reference_confidence(np.full((60, 3), [0.9, 0.05, 0.05]))
+    meta = ModelMetadata(
+        labels=COLOR_LABELS,
+        input_hw=COLOR_INPUT_HW,
+        model_version="color-test-1",
+        arch="colornet",
+        metrics={"accuracy": 1.0},
+        reference=reference,
+    )
+    return export_onnx(_build_color_net(), meta, tmp_path_factory.mktemp("model") / "model.onnx")
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leaks() -> Iterator[None]:
+    """Fail a test that leaves a bearwatch thread running after it returns."""
+    before = set(threading.enumerate())
+    yield
+    leaked = [
+        t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
+    ]
+    for t in leaked:
+        t.join(timeout=2.0)
+    still = [t.name for t in leaked if t.is_alive()]
+    assert not still, f"threads left running: {still}"

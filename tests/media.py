@@ -1,0 +1,58 @@
+"""Test media made on the fly: simple scenes the colour model recognises, written as real video files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+# BGR, as OpenCV writes them.
+BACKGROUND_BGR = (128, 128, 128)
+BEAR_BGR = (25, 25, 250)  # a strongly red blob
+PERSON_BGR = (250, 25, 25)  # a strongly blue blob
+
+
+def scene(kind: str, width: int = 320, height: int = 240, seed: int = 0, x_frac: float = 0.3) -> np.ndarray:
+    """One BGR frame: a gray, slightly noisy background with an optional coloured blob.
+
+    Args:
+        kind: ``empty``, ``bear`` or ``person``.
+        width: frame width.
+        height: frame height.
+        seed: seeds the sensor noise, so frames differ (and a motion gate sees change).
+        x_frac: horizontal position of the blob's left edge, 0..1.
+    """
+    rng = np.random.default_rng(seed)
+    frame = np.empty((height, width, 3), dtype=np.uint8)
+    frame[:] = BACKGROUND_BGR
+    noise = rng.integers(-6, 7, size=frame.shape, dtype=np.int16)
+    frame = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    if kind != "empty":
+        colour = BEAR_BGR if kind == "bear" else PERSON_BGR
+        x0 = int(x_frac * width)
+        cv2.rectangle(frame, (x0, height // 5), (x0 + width // 2, height - height // 5), colour, -1)
+    elif kind not in ("empty",):
+        raise ValueError(kind)
+    return frame
+
+
+def write_clip(path: Path, kinds: Sequence[str], fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+    """Write a real video file (MJPG in AVI, decodable by OpenCV's FFmpeg backend).
+
+    Args:
+        path: the output path (``.avi``).
+        kinds: one scene kind per frame.
+        fps: the container's frame rate.
+        size: (width, height).
+    """
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    try:
+        for i, kind in enumerate(kinds):
+            writer.write(scene(kind, size[0], size[1], seed=i, x_frac=0.1 + 0.3 * ((i % 20) / 20)))
+    finally:
+        writer.release()
+    return path

@@ -1,0 +1,1 @@
+"""bearwatch training: fastai data → learner → interpretation → safe ONNX export (needs the `train` extra)."""
