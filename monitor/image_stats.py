@@ -35,7 +35,9 @@ def image_stats(rgb: np.ndarray) -> dict[str, float]:
     rg = r - g
     yb = 0.5 * (r + g) - b
     colourfulness = (
-        float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+        float(
+            np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
+        )
         / 255.0
     )
     lap = cv2.Laplacian(luma, cv2.CV_32F, ksize=3)
@@ -78,5 +80,7 @@ def reference_confidence(probs: np.ndarray) -> dict[str, object]:
 def validate_reference(ref: Mapping[str, object]) -> None:
     """Raise ``ValueError`` unless ``ref`` has the shape :func:`summarize` produces."""
     for name, summary in ref.items():
-        if not isinstance(summary, Mapping) or len(summary.get("quantiles", ())) != len(QUANTILE_LEVELS):  # type: ignore[arg-type]
+        if not isinstance(summary, Mapping) or len(summary.get("quantiles", ())) != len(
+            QUANTILE_LEVELS
+        ):  # type: ignore[arg-type]
             raise ValueError(f"reference statistic {name!r} needs {len(QUANTILE_LEVELS)} quantiles")

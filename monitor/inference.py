@@ -89,7 +89,9 @@ class OnnxClassifier:
     def _check_graph(self) -> str:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
-            raise ModelError(f"{self.path}: expected one input and an output, got {len(inputs)} inputs")
+            raise ModelError(
+                f"{self.path}: expected one input and an output, got {len(inputs)} inputs"
+            )
         inp, out = inputs[0], outputs[0]
         if inp.type != "tensor(uint8)":
             raise ModelError(f"{self.path}: input must be uint8 RGB NHWC, graph takes {inp.type}")

@@ -55,11 +55,15 @@ class ModelMetadata:
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2:
-            raise ModelError(f"a classifier needs at least 2 labels, metadata has {list(self.labels)}")
+            raise ModelError(
+                f"a classifier needs at least 2 labels, metadata has {list(self.labels)}"
+            )
         if len(set(self.labels)) != len(self.labels):
             raise ModelError(f"labels must be unique, metadata has {list(self.labels)}")
         if len(self.input_hw) != 2 or min(self.input_hw) < 8:
-            raise ModelError(f"input size must be (height, width) >= 8, metadata has {self.input_hw}")
+            raise ModelError(
+                f"input size must be (height, width) >= 8, metadata has {self.input_hw}"
+            )
         if self.resize_method not in RESIZE_METHODS:
             raise ModelError(
                 f"resize method {self.resize_method!r} is not supported; expected one of {RESIZE_METHODS}"
@@ -104,7 +108,9 @@ class ModelMetadata:
                 try:
                     values[key[len(PREFIX) :]] = json.loads(raw)
                 except json.JSONDecodeError as exc:
-                    raise ModelError(f"{source}: metadata {key!r} is not valid JSON ({exc})") from exc
+                    raise ModelError(
+                        f"{source}: metadata {key!r} is not valid JSON ({exc})"
+                    ) from exc
         missing = [k for k in ("labels", "input_size") if k not in values]
         if missing:
             raise ModelError(

@@ -34,7 +34,9 @@ def _build_color_net():  # type: ignore[no-untyped-def]
             self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
             self.head = nn.Linear(3, 3)
             with torch.no_grad():
-                self.head.weight.copy_(torch.tensor([[20.0, -20.0, 0.0], [0.0, 0.0, 0.0], [0.0, -20.0, 20.0]]))
+                self.head.weight.copy_(
+                    torch.tensor([[20.0, -20.0, 0.0], [0.0, 0.0, 0.0], [0.0, -20.0, 20.0]])
+                )
                 self.head.bias.copy_(torch.tensor([-3.0, 0.0, -3.0]))
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,9 +78,7 @@ def no_thread_leaks() -> Iterator[None]:
     """Fail a test that leaves a bearwatch thread running after it returns."""
     before = set(threading.enumerate())
     yield
-    leaked = [
-        t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon
-    ]
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     for t in leaked:
         t.join(timeout=2.0)
     still = [t.name for t in leaked if t.is_alive()]

@@ -14,7 +14,9 @@ BEAR_BGR = (25, 25, 250)  # a strongly red blob
 PERSON_BGR = (250, 25, 25)  # a strongly blue blob
 
 
-def scene(kind: str, width: int = 320, height: int = 240, seed: int = 0, x_frac: float = 0.3) -> np.ndarray:
+def scene(
+    kind: str, width: int = 320, height: int = 240, seed: int = 0, x_frac: float = 0.3
+) -> np.ndarray:
     """One BGR frame: a gray, slightly noisy background with an optional coloured blob.
 
     Args:
@@ -38,7 +40,9 @@ def scene(kind: str, width: int = 320, height: int = 240, seed: int = 0, x_frac:
     return frame
 
 
-def write_clip(path: Path, kinds: Sequence[str], fps: float = 10.0, size: tuple[int, int] = (320, 240)) -> Path:
+def write_clip(
+    path: Path, kinds: Sequence[str], fps: float = 10.0, size: tuple[int, int] = (320, 240)
+) -> Path:
     """Write a real video file (MJPG in AVI, decodable by OpenCV's FFmpeg backend).
 
     Args:

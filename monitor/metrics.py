@@ -1,0 +1,103 @@
+"""Prometheus metrics for one daemon (or one replay): a registry per instance, so tests stay independent."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CAMERA_STATUSES = ("starting", "online", "reconnecting", "offline", "ended")
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0)
+INFERENCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 128, 256)
+
+
+class Metrics:
+    """Every metric bearwatch exports. Camera labels are ids, never URLs (URLs may hold secrets)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.frames_offered = Counter(
+            "bearwatch_frames_offered_total",
+            "Sampled frames handed to the pipeline",
+            ["camera"],
+            registry=r,
+        )
+        self.frames_processed = Counter(
+            "bearwatch_frames_processed_total",
+            "Frames classified and decided",
+            ["camera"],
+            registry=r,
+        )
+        self.frames_dropped = Counter(
+            "bearwatch_frames_dropped_total",
+            "Frames not classified, by reason (superseded, stale, no_motion, error, shutdown)",
+            ["camera", "reason"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "bearwatch_batch_size", "Frames per inference batch", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.inference_seconds = Histogram(
+            "bearwatch_inference_seconds",
+            "ONNX Runtime time per batch",
+            buckets=INFERENCE_BUCKETS,
+            registry=r,
+        )
+        self.latency_seconds = Histogram(
+            "bearwatch_capture_to_decision_seconds",
+            "Time from reading a frame to its decision",
+            ["camera"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.camera_up = Gauge(
+            "bearwatch_camera_up", "1 while the camera delivers frames", ["camera"], registry=r
+        )
+        self.camera_status = Gauge(
+            "bearwatch_camera_status",
+            "1 for the camera's current status",
+            ["camera", "status"],
+            registry=r,
+        )
+        self.reconnects = Counter(
+            "bearwatch_camera_reconnects_total", "Reconnection attempts", ["camera"], registry=r
+        )
+        self.read_errors = Counter(
+            "bearwatch_camera_read_errors_total",
+            "Failed or corrupt frame reads",
+            ["camera"],
+            registry=r,
+        )
+        self.events = Counter(
+            "bearwatch_events_total",
+            "Decision events by kind (start, end)",
+            ["camera", "label", "kind"],
+            registry=r,
+        )
+        self.store_failures = Counter(
+            "bearwatch_store_write_failures_total",
+            "Review-store writes that failed (each retry counts)",
+            registry=r,
+        )
+        self.store_healthy = Gauge("bearwatch_store_healthy", "0 after a write gave up", registry=r)
+        self.store_healthy.set(1)
+        self.worker_restarts = Counter(
+            "bearwatch_worker_restarts_total",
+            "Workers restarted by the supervisor",
+            ["worker"],
+            registry=r,
+        )
+        self.batch_errors = Counter(
+            "bearwatch_batch_errors_total",
+            "Inference batches that failed and were skipped",
+            registry=r,
+        )
+
+    def set_camera_status(self, camera: str, status: str) -> None:
+        for s in CAMERA_STATUSES:
+            self.camera_status.labels(camera=camera, status=s).set(1 if s == status else 0)
+        self.camera_up.labels(camera=camera).set(1 if status == "online" else 0)
+
+    def render(self) -> bytes:
+        """The text exposition format for ``/metrics``."""
+        return generate_latest(self.registry)
