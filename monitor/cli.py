@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
+from monitor import commands
+
 logger = logging.getLogger("bearwatch")
 
 Handler = Callable[[argparse.Namespace], int]
@@ -35,6 +37,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     parser = argparse.ArgumentParser(prog="bearwatch", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.register(sub)
     failed = _load_plugins(sub)
     return parser, failed
 

@@ -101,3 +101,20 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format for ``/metrics``."""
         return generate_latest(self.registry)
+
+    def counter_totals(self, name: str, by: str | None = None) -> dict[str, float]:
+        """Sum a counter's samples, grouped by one label (or all together under ``""``).
+
+        Args:
+            name: the counter's name without ``_total`` (e.g. ``bearwatch_frames_dropped``).
+            by: the label to group by, e.g. ``reason``.
+        """
+        out: dict[str, float] = {}
+        for family in self.registry.collect():
+            if family.name != name:
+                continue
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    key = sample.labels.get(by, "") if by else ""
+                    out[key] = out.get(key, 0.0) + sample.value
+        return out

@@ -1,0 +1,197 @@
+"""The ``alerts`` thread: predictions → per-camera decisions → review store (→ observers).
+
+Decisions are cheap, store writes are not: keeping them off the inference
+thread means a slow disk never stalls the model. The queue between the two is
+bounded but large, and a put that cannot get in is logged and counted, never
+silent. Every event is written (and committed) to the store before any
+observer — a notifier, later — hears of it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from monitor.config import CameraConfig
+from monitor.decisions import DecisionEvent, DecisionPolicy
+from monitor.frames import Prediction
+from monitor.metrics import Metrics
+from monitor.review_store import NewEvent, ReviewStore
+
+logger = logging.getLogger(__name__)
+
+Observer = Callable[[DecisionEvent, int | None], None]
+
+
+@dataclass(slots=True)
+class EventSummary:
+    """What a replay prints about one event."""
+
+    id: int | None
+    camera: str
+    label: str
+    start: float
+    end: float | None
+    peak_score: float
+    frames: int
+
+
+class AlertStage:
+    """Consumes prediction batches in order; owns the decision policies and event rows.
+
+    Args:
+        cameras: the cameras' configs (decision policy, rollout mode).
+        labels: the model's labels.
+        model_version: recorded on every event.
+        store: the review store.
+        metrics: processed-frame, latency and event counters.
+        snapshot_quality: JPEG quality of snapshots.
+        clock: monotonic clock for latency.
+    """
+
+    def __init__(
+        self,
+        cameras: Sequence[CameraConfig],
+        labels: Sequence[str],
+        model_version: str,
+        store: ReviewStore,
+        metrics: Metrics,
+        snapshot_quality: int = 85,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
+        self.modes: dict[str, str] = {c.id: c.mode for c in cameras}
+        self.labels, self.model_version, self.store, self.metrics = tuple(labels), model_version, store, metrics
+        self.snapshot_quality, self.clock = snapshot_quality, clock
+        self.observers: list[Observer] = []
+        self.events: dict[tuple[str, str, int], EventSummary] = {}
+        self.latencies_s: deque[float] = deque(maxlen=200_000)
+        self.last_captured_at: dict[str, float] = {}
+        self.first_captured_at: dict[str, float] = {}
+        self.last_decision_mono: float | None = None
+        self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
+        self.stop_event = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="alerts", daemon=False)
+
+    def submit(self, predictions: list[Prediction]) -> None:
+        """Hand a batch over from the inference thread (never blocks for long)."""
+        try:
+            self._queue.put(predictions, timeout=5.0)
+        except queue.Full:
+            logger.error("alert queue full for 5 s; %d predictions not decided", len(predictions))
+            for p in predictions:
+                self.metrics.frames_dropped.labels(camera=p.frame.camera, reason="error").inc()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def idle(self) -> bool:
+        return self._queue.unfinished_tasks == 0
+
+    def _run(self) -> None:
+        while True:
+            try:
+                batch = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self.stop_event.is_set():
+                    break
+                continue
+            try:
+                for pred in batch:
+                    self._decide(pred)
+            except Exception:
+                logger.exception("deciding a batch failed")
+                self.metrics.batch_errors.inc()
+            finally:
+                self._queue.task_done()
+        self._close_open_events()
+
+    def _decide(self, pred: Prediction) -> None:
+        frame = pred.frame
+        now = self.clock()
+        self.metrics.frames_processed.labels(camera=frame.camera).inc()
+        self.metrics.latency_seconds.labels(camera=frame.camera).observe(now - frame.captured_mono)
+        self.latencies_s.append(now - frame.captured_mono)
+        self.last_decision_mono = now
+        self.last_captured_at[frame.camera] = frame.captured_at
+        self.first_captured_at.setdefault(frame.camera, frame.captured_at)
+        for ev in self.policies[frame.camera].step(pred.probs, frame.captured_at, frame.seq):
+            self._handle(ev, frame.snapshot)
+
+    def _close_open_events(self) -> None:
+        for cam, policy in self.policies.items():
+            for ev in policy.close(self.last_captured_at.get(cam, time.time())):
+                self._handle(ev, None)
+
+    def _jpeg(self, image: np.ndarray | None) -> bytes | None:
+        if image is None:
+            return None
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
+        return buf.tobytes() if ok else None
+
+    def _handle(self, ev: DecisionEvent, snapshot: np.ndarray | None) -> None:
+        key = (ev.camera, ev.label, ev.number)
+        summary = self.events.get(key)
+        if ev.kind == "start" or summary is None:
+            event_id = self.store.add_event(
+                NewEvent(
+                    camera=ev.camera,
+                    label=ev.label,
+                    kind="alert",
+                    start_at=ev.start_at,
+                    end_at=None,
+                    peak_score=ev.peak_score,
+                    model_version=self.model_version,
+                    mode=self.modes.get(ev.camera, "shadow"),
+                    snapshot_jpeg=self._jpeg(snapshot),
+                    drift_flags=(),
+                    ood_score=None,
+                    details={"peak_seq": ev.peak_seq},
+                    frames=ev.frames,
+                )
+            )
+            summary = EventSummary(event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames)
+            self.events[key] = summary
+            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
+            logger.info("camera %s: %s event %s started (score %.2f)", ev.camera, ev.label, event_id, ev.score)
+        elif summary.id is not None:
+            self._update(summary, ev, snapshot)
+        summary.peak_score, summary.frames = ev.peak_score, ev.frames
+        summary.end = ev.end_at
+        for observer in self.observers:
+            try:
+                observer(ev, summary.id)
+            except Exception:
+                logger.exception("an event observer failed for camera %s", ev.camera)
+
+    def _update(self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None) -> None:
+        assert summary.id is not None
+        fields: Mapping[str, object]
+        if ev.kind == "update":
+            fields = {"peak_score": ev.peak_score, "snapshot_jpeg": self._jpeg(snapshot), "frames": ev.frames}
+        elif ev.kind == "resume":
+            fields = {"peak_score": ev.peak_score, "frames": ev.frames}
+            logger.info("camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id)
+        else:
+            fields = {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
+            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
+            logger.info("camera %s: %s event %s ended (peak %.2f)", ev.camera, ev.label, summary.id, ev.peak_score)
+        self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]
