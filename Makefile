@@ -35,6 +35,7 @@ lint: dev
 	$(VENV)/bin/ruff check monitor training tests
 	$(VENV)/bin/ruff format --check monitor training tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 test: system-deps dev lint
 	$(PY) -m pytest -q
