@@ -232,8 +232,9 @@ class ReviewStore:
 
         Returns:
             The event id, or None when the write gave up and the event was spilled.
-            Adding an event whose (camera, kind, label, start_at) is already
-            stored returns the existing id.
+            An event whose (camera, kind, label, start_at) is already stored is
+            not added twice: that row takes this end_at, peak_score, frames,
+            details and snapshot, and its id is returned.
         """
         record = {"op": "add", "event": _event_record(ev)}
         return self._write("add_event", record, ev.snapshot_jpeg, lambda c: _insert(c, ev))
@@ -627,8 +628,11 @@ def _insert(conn: sqlite3.Connection, ev: NewEvent) -> int:
         (ev.camera, ev.kind, ev.label, ev.start_at),
     ).fetchall()
     if found:
-        logger.info(
-            "review store: event %s/%s at %s already stored", ev.camera, ev.label, ev.start_at
+        # The same event again (a replayed spill, or a caller re-adding after a
+        # spilled add): keep one row and take the newer state of what can change.
+        changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
+        _update(
+            conn, int(found[0][0]), {**changes, "details": _to_json(ev.details)}, ev.snapshot_jpeg
         )
         return int(found[0][0])
     now = time.time()

@@ -152,10 +152,20 @@ def test_new_event_validates_itself(bad: dict[str, Any]) -> None:
         event(**bad)
 
 
-def test_adding_the_same_event_twice_returns_the_first_id(store: ReviewStore) -> None:
+def test_adding_the_same_event_twice_keeps_one_row_with_the_newer_state(
+    store: ReviewStore,
+) -> None:
     first = store.add_event(event())
-    assert store.add_event(event(peak_score=0.5)) == first
+    assert first is not None
+    again = event(end_at=T0 + 8, peak_score=0.97, frames=7, snapshot_jpeg=jpeg())
+    assert store.add_event(again) == first
     assert store.count_events() == 1
+    got = store.get_event(first)
+    assert got is not None and (got["end_at"], got["frames"], got["has_snapshot"]) == (
+        T0 + 8,
+        7,
+        True,
+    )
 
 
 def test_list_is_newest_first_and_pages_without_gaps(store: ReviewStore) -> None:
