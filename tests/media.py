@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 
 # BGR, as OpenCV writes them.
-BACKGROUND_BGR = (128, 128, 128)
 BEAR_BGR = (25, 25, 250)  # a strongly red blob
 PERSON_BGR = (250, 25, 25)  # a strongly blue blob
 
@@ -17,7 +16,7 @@ PERSON_BGR = (250, 25, 25)  # a strongly blue blob
 def scene(
     kind: str, width: int = 320, height: int = 240, seed: int = 0, x_frac: float = 0.3
 ) -> np.ndarray:
-    """One BGR frame: a gray, slightly noisy background with an optional coloured blob.
+    """One BGR frame: a gray gradient with sensor noise and an optional coloured blob.
 
     Args:
         kind: ``empty``, ``bear`` or ``person``.
@@ -27,8 +26,9 @@ def scene(
         x_frac: horizontal position of the blob's left edge, 0..1.
     """
     rng = np.random.default_rng(seed)
-    frame = np.empty((height, width, 3), dtype=np.uint8)
-    frame[:] = BACKGROUND_BGR
+    # A neutral-gray sky-to-ground gradient: texture for the statistics, no colour for the model.
+    ramp = np.linspace(170, 90, height, dtype=np.float32)[:, None, None]
+    frame = np.broadcast_to(ramp, (height, width, 3)).astype(np.uint8)
     noise = rng.integers(-6, 7, size=frame.shape, dtype=np.int16)
     frame = np.clip(frame.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     if kind != "empty":
