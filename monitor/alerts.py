@@ -69,7 +69,12 @@ class AlertStage:
     ) -> None:
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
         self.modes: dict[str, str] = {c.id: c.mode for c in cameras}
-        self.labels, self.model_version, self.store, self.metrics = tuple(labels), model_version, store, metrics
+        self.labels, self.model_version, self.store, self.metrics = (
+            tuple(labels),
+            model_version,
+            store,
+            metrics,
+        )
         self.snapshot_quality, self.clock = snapshot_quality, clock
         self.observers: list[Observer] = []
         self.events: dict[tuple[str, str, int], EventSummary] = {}
@@ -147,32 +152,45 @@ class AlertStage:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
         return buf.tobytes() if ok else None
 
+    def _new_event(self, ev: DecisionEvent, snapshot: np.ndarray | None) -> NewEvent:
+        return NewEvent(
+            camera=ev.camera,
+            label=ev.label,
+            kind="alert",
+            start_at=ev.start_at,
+            end_at=ev.end_at,
+            peak_score=ev.peak_score,
+            model_version=self.model_version,
+            mode=self.modes.get(ev.camera, "shadow"),
+            snapshot_jpeg=self._jpeg(snapshot),
+            drift_flags=(),
+            ood_score=None,
+            details={"peak_seq": ev.peak_seq},
+            frames=ev.frames,
+        )
+
     def _handle(self, ev: DecisionEvent, snapshot: np.ndarray | None) -> None:
         key = (ev.camera, ev.label, ev.number)
         summary = self.events.get(key)
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(
-                NewEvent(
-                    camera=ev.camera,
-                    label=ev.label,
-                    kind="alert",
-                    start_at=ev.start_at,
-                    end_at=None,
-                    peak_score=ev.peak_score,
-                    model_version=self.model_version,
-                    mode=self.modes.get(ev.camera, "shadow"),
-                    snapshot_jpeg=self._jpeg(snapshot),
-                    drift_flags=(),
-                    ood_score=None,
-                    details={"peak_seq": ev.peak_seq},
-                    frames=ev.frames,
-                )
+            event_id = self.store.add_event(self._new_event(ev, snapshot))
+            summary = EventSummary(
+                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
             )
-            summary = EventSummary(event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames)
             self.events[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
-            logger.info("camera %s: %s event %s started (score %.2f)", ev.camera, ev.label, event_id, ev.score)
-        elif summary.id is not None:
+            logger.info(
+                "camera %s: %s event %s started (score %.2f)",
+                ev.camera,
+                ev.label,
+                event_id,
+                ev.score,
+            )
+        elif summary.id is None:
+            # The start went to the spill file (store unavailable): adding again
+            # with the current state merges into the same row once it replays.
+            summary.id = self.store.add_event(self._new_event(ev, snapshot))
+        else:
             self._update(summary, ev, snapshot)
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
@@ -182,16 +200,30 @@ class AlertStage:
             except Exception:
                 logger.exception("an event observer failed for camera %s", ev.camera)
 
-    def _update(self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None) -> None:
+    def _update(
+        self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None
+    ) -> None:
         assert summary.id is not None
         fields: Mapping[str, object]
         if ev.kind == "update":
-            fields = {"peak_score": ev.peak_score, "snapshot_jpeg": self._jpeg(snapshot), "frames": ev.frames}
+            fields = {
+                "peak_score": ev.peak_score,
+                "snapshot_jpeg": self._jpeg(snapshot),
+                "frames": ev.frames,
+            }
         elif ev.kind == "resume":
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
-            logger.info("camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id)
+            logger.info(
+                "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
+            )
         else:
             fields = {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
-            logger.info("camera %s: %s event %s ended (peak %.2f)", ev.camera, ev.label, summary.id, ev.peak_score)
+            logger.info(
+                "camera %s: %s event %s ended (peak %.2f)",
+                ev.camera,
+                ev.label,
+                summary.id,
+                ev.peak_score,
+            )
         self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]

@@ -42,7 +42,7 @@ def raw_ort_rate(clf: OnnxClassifier, batch: int, seconds: float) -> float:
 def make_bench_clip(path: Path, frames: int, size: tuple[int, int] = (640, 360)) -> Path:
     """A real video file with a moving blob over a textured background (MJPG/AVI)."""
     w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30.0, size)
     rng = np.random.default_rng(1)
     base = cv2.GaussianBlur(rng.integers(40, 200, size=(h, w, 3), dtype=np.uint8), (0, 0), 3)
     try:

@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from monitor.config import DecisionConfig
 
 EventKind = Literal["start", "update", "resume", "end"]
@@ -103,7 +105,7 @@ class DecisionPolicy:
     def active_labels(self) -> list[str]:
         return [lbl for lbl, t in self._tracks.items() if t.active]
 
-    def step(self, probs: Sequence[float], at: float, seq: int) -> list[DecisionEvent]:
+    def step(self, probs: Sequence[float] | np.ndarray, at: float, seq: int) -> list[DecisionEvent]:
         """Feed one prediction; returns the events it causes (often none).
 
         Args:
