@@ -77,6 +77,8 @@ def export_onnx(net: nn.Module, meta: ModelMetadata, out_path: str | Path) -> Pa
                 dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1, max=4096)}},
                 opset_version=OPSET,
                 dynamo=True,
+                # Weights inline: the artifact is one file, and a 2 GB model is not an edge model.
+                external_data=False,
                 verbose=False,
             )
         model = onnx.load(os.fspath(tmp), load_external_data=True)
@@ -86,6 +88,8 @@ def export_onnx(net: nn.Module, meta: ModelMetadata, out_path: str | Path) -> Pa
         model.producer_name = "bearwatch"
         onnx.checker.check_model(model)
         onnx.save(model, os.fspath(tmp))
+        # mkstemp creates the file owner-only; a model is meant to be read by the service user.
+        tmp.chmod(0o644)
         tmp.replace(out_path)
     finally:
         tmp.unlink(missing_ok=True)

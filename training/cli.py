@@ -1,0 +1,217 @@
+"""The ``bearwatch train`` and ``bearwatch quantize`` commands (loaded through the ``bearwatch.commands`` entry point).
+
+This module imports only the standard library at import time: ``bearwatch
+--help`` on an edge box without torch still lists the commands, and running
+one there prints how to install the training extra instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+TRAIN_EXTRA_HINT = "bearwatch {command} needs the training extra: pip install 'bearwatch[train]'"
+_TRAIN_MODULES = ("torch", "torchvision", "fastai", "onnx", "matplotlib")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``train`` and ``quantize`` to the ``bearwatch`` command."""
+    train = subparsers.add_parser(
+        "train",
+        help="train a classifier with fastai and export model.onnx (needs the train extra)",
+        description="Train on DIR/<class>/*.jpg, write interpretation, model.onnx and a parity check to RUN_DIR.",
+    )
+    _add_train_arguments(train)
+    train.set_defaults(func=handle_train)
+
+    quantize = subparsers.add_parser(
+        "quantize",
+        help="write an INT8 model.int8.onnx and compare it with FP32 (needs the train extra)",
+        description="Static INT8 quantization with ONNX Runtime, calibrated on training images.",
+    )
+    _add_quantize_arguments(quantize)
+    quantize.set_defaults(func=handle_quantize)
+
+
+def _add_train_arguments(p: argparse.ArgumentParser) -> None:
+    # Defaults are None so that only flags actually given override the --config file.
+    p.add_argument("--data", type=Path, help="folder with one sub-folder of images per class")
+    p.add_argument(
+        "--out", type=Path, help="run folder to create (must not exist unless --overwrite)"
+    )
+    p.add_argument(
+        "--config", type=Path, help="YAML file with any of the settings below (flags win)"
+    )
+    p.add_argument("--arch", help="torchvision architecture (default resnet18)")
+    p.add_argument(
+        "--epochs", type=int, help="epochs (after one frozen epoch when pretrained; default 5)"
+    )
+    p.add_argument(
+        "--freeze-epochs", type=int, help="frozen-body epochs when pretrained (default 1)"
+    )
+    p.add_argument(
+        "--lr", type=float, help="base learning rate (default 2e-3 pretrained, 4e-3 from scratch)"
+    )
+    p.add_argument("--size", type=int, help="square input size in pixels (default 224)")
+    p.add_argument("--min-scale", type=float, help="RandomResizedCrop min_scale (default 0.75)")
+    p.add_argument("--valid-pct", type=float, help="validation fraction (default 0.2)")
+    p.add_argument(
+        "--seed", type=int, help="seed for split, augmentation and initialisation (default 42)"
+    )
+    p.add_argument("--batch-size", type=int, help="batch size (default 32)")
+    p.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
+    p.add_argument(
+        "--aug-mult",
+        type=float,
+        help="aug_transforms strength multiplier (default 1.0; 0 disables)",
+    )
+    p.add_argument(
+        "--camera-aug", action="store_const", const=True, help="add IR/low-light/blur/low-res/noise"
+    )
+    p.add_argument(
+        "--camera-aug-p", type=float, help="probability of each camera augmentation (default 0.2)"
+    )
+    weights = p.add_mutually_exclusive_group()
+    weights.add_argument(
+        "--weights", type=Path, metavar="FILE", help="torchvision state dict (.pth) for --arch"
+    )
+    weights.add_argument(
+        "--no-pretrained",
+        dest="pretrained",
+        action="store_const",
+        const=False,
+        help="random initialisation",
+    )
+    p.add_argument(
+        "--int8", action="store_const", const=True, help="also write model.int8.onnx and int8.json"
+    )
+    _add_int8_tuning(p)
+    p.add_argument(
+        "--parity-max", type=int, help="validation images in the parity check (default all)"
+    )
+    p.add_argument(
+        "--parity-tol", type=float, help="max probability difference in the parity check (0.02)"
+    )
+    p.add_argument("--top-k", type=int, help="images in top_losses.png (default 9)")
+    p.add_argument(
+        "--clean-k", type=int, help="images in top_losses.csv / cleaning.html (default 50)"
+    )
+    p.add_argument(
+        "--model-version", help="version string recorded in the model (default RUN-NAME-UTCTIME)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_const",
+        const=True,
+        help="replace RUN_DIR once the new run passed",
+    )
+
+
+def _add_int8_tuning(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calib-images", type=int, help="training images to calibrate INT8 on (default 200)"
+    )
+    p.add_argument(
+        "--quant-format",
+        choices=("qdq", "qoperator"),
+        help="ONNX quantization format (default qdq)",
+    )
+    p.add_argument(
+        "--bench-batch", type=int, help="batch size for the throughput comparison (default 16)"
+    )
+    p.add_argument(
+        "--bench-threads", type=int, help="ONNX Runtime threads for it (default 0: all cores)"
+    )
+
+
+def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", type=Path, required=True, help="the FP32 model.onnx")
+    p.add_argument(
+        "--data", type=Path, required=True, help="the data folder the model was trained on"
+    )
+    p.add_argument(
+        "--out", type=Path, help="INT8 model path (default: model.int8.onnx beside --model)"
+    )
+    p.add_argument(
+        "--valid-pct", type=float, default=0.2, help="validation fraction when no split.json (0.2)"
+    )
+    p.add_argument(
+        "--seed", type=int, default=42, help="split seed when no split.json (default 42)"
+    )
+    _add_int8_tuning(p)
+
+
+def _missing_training_extra(command: str) -> str | None:
+    """The install hint when torch/fastai/onnx are absent (an edge box), else ``None``."""
+    import importlib.util
+
+    if all(importlib.util.find_spec(name) is not None for name in _TRAIN_MODULES):
+        return None
+    return TRAIN_EXTRA_HINT.format(command=command)
+
+
+def _prepare(command: str) -> str | None:
+    hint = _missing_training_extra(command)
+    if hint is None:
+        import warnings
+
+        import matplotlib
+
+        # fastai scripts a layer with torch.jit at import; the deprecation is not ours to act on.
+        warnings.filterwarnings(
+            "ignore", message=r".*torch\.jit\.script.*deprecated", category=FutureWarning
+        )
+
+        # Before fastai imports pyplot: training boxes are headless, plots go to files.
+        matplotlib.use("Agg")
+    return hint
+
+
+def handle_train(args: argparse.Namespace) -> int:
+    """``bearwatch train``: returns 0, 1 (a check failed) or 2 (bad input or setup)."""
+    hint = _prepare("train")
+    if hint:
+        print(hint, file=sys.stderr)
+        return 2
+    from training.config import make_config, read_config_file
+    from training.errors import TrainingError
+
+    try:
+        file_values = read_config_file(args.config) if args.config else {}
+        cfg = make_config(file_values, _overrides(args))
+        from training.pipeline import run_training
+
+        run = run_training(cfg)
+    except TrainingError as exc:
+        print(f"bearwatch train: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(f"finished: {run}")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = (
+        "data out arch epochs freeze_epochs lr size min_scale valid_pct seed batch_size workers aug_mult "
+        "camera_aug camera_aug_p weights pretrained int8 calib_images quant_format bench_batch "
+        "bench_threads parity_max parity_tol top_k clean_k model_version overwrite"
+    ).split()
+    return {name: getattr(args, name) for name in names}
+
+
+def handle_quantize(args: argparse.Namespace) -> int:
+    """``bearwatch quantize``: returns 0, or 2 for bad input."""
+    hint = _prepare("quantize")
+    if hint:
+        print(hint, file=sys.stderr)
+        return 2
+    from training.errors import TrainingError
+    from training.quantize import quantize_command
+
+    try:
+        quantize_command(args)
+    except TrainingError as exc:
+        print(f"bearwatch quantize: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return 0

@@ -1,0 +1,114 @@
+"""The export's parity check: the edge's path (monitor preprocessing + ONNX Runtime) vs ``learn.predict``.
+
+Everything that can silently differ between training and the edge shows up
+here: the resize geometry and filter, the normalisation the graph bakes in, the
+label order, the exporter itself. The check passes only when top-1 agrees on
+every image and no probability differs by more than the tolerance.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastai.vision.all import Learner
+from fastprogress.fastprogress import progress_bar
+
+from monitor.inference import OnnxClassifier
+from monitor.preprocess import file_to_input
+from training.errors import TrainingError
+
+logger = logging.getLogger(__name__)
+
+PARITY_JSON = "parity.json"
+_LISTED = 50  # files listed per problem kind; the counts cover all
+
+
+class ParityError(TrainingError):
+    """The exported model does not reproduce the learner."""
+
+    exit_code = 1
+
+
+def edge_probs(
+    onnx_path: Path, files: Sequence[Path], batch: int = 32
+) -> tuple[OnnxClassifier, np.ndarray]:
+    """Probabilities the way the edge computes them: ``file_to_input`` then ONNX Runtime."""
+    clf = OnnxClassifier(onnx_path, warmup_batch=batch)
+    out = []
+    for start in range(0, len(files), batch):
+        chunk = files[start : start + batch]
+        x = np.stack([file_to_input(f, clf.input_hw, clf.meta.resize_method) for f in chunk])
+        out.append(clf.predict(x))
+    return clf, np.concatenate(out)
+
+
+def fastai_probs(learn: Learner, files: Sequence[Path]) -> np.ndarray:
+    """Probabilities from ``learn.predict``, one image at a time, as the book does."""
+    rows = []
+    with learn.no_bar(), learn.no_logging():
+        for f in progress_bar(list(files)):
+            _, _, probs = learn.predict(f)
+            rows.append(probs.numpy())
+    return np.stack(rows)
+
+
+def compare(
+    files: Sequence[Path], labels: Sequence[str], ref: np.ndarray, edge: np.ndarray, tol: float
+) -> dict[str, Any]:
+    """Compare two probability matrices row by row; returns the ``parity.json`` content."""
+    diff = np.abs(ref - edge).max(axis=1)
+    ref_top, edge_top = ref.argmax(axis=1), edge.argmax(axis=1)
+    disagree = np.nonzero(ref_top != edge_top)[0]
+    over = np.nonzero(diff > tol)[0]
+    n = len(files)
+    return {
+        "n": n,
+        "top1_agreement": float(np.mean(ref_top == edge_top)) if n else 0.0,
+        "max_abs_diff": float(diff.max()) if n else 0.0,
+        "mean_abs_diff": float(np.abs(ref - edge).mean()) if n else 0.0,
+        "tolerance": tol,
+        "passed": bool(n and not len(disagree) and not len(over)),
+        "reference": "fastai learn.predict (validation transforms)",
+        "candidate": "monitor.preprocess.file_to_input + monitor.inference.OnnxClassifier",
+        "n_top1_disagreements": int(len(disagree)),
+        "top1_disagreements": [
+            {
+                "path": str(files[i]),
+                "fastai": labels[ref_top[i]],
+                "onnx": labels[edge_top[i]],
+                "max_abs_diff": float(diff[i]),
+            }
+            for i in disagree[:_LISTED]
+        ],
+        "n_over_tolerance": int(len(over)),
+        "over_tolerance": [
+            {"path": str(files[i]), "max_abs_diff": float(diff[i])} for i in over[:_LISTED]
+        ],
+    }
+
+
+def check_parity(
+    learn: Learner, onnx_path: Path, files: Sequence[Path], tol: float
+) -> dict[str, Any]:
+    """Run both paths over ``files`` and compare them.
+
+    Raises:
+        ParityError: when the exported model's labels differ from the learner's.
+    """
+    clf, edge = edge_probs(onnx_path, files)
+    vocab = tuple(str(v) for v in learn.dls.vocab)
+    if clf.labels != vocab:
+        raise ParityError(f"{onnx_path}: labels {clf.labels} differ from the learner's {vocab}")
+    report = compare(files, vocab, fastai_probs(learn, files), edge, tol)
+    logger.info(
+        "parity over %d images: top-1 agreement %.4f, max |diff| %.2e (tolerance %g)",
+        report["n"],
+        report["top1_agreement"],
+        report["max_abs_diff"],
+        tol,
+    )
+    return report
