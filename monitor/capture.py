@@ -1,0 +1,491 @@
+"""Capture threads: one per camera, reading, sampling and preprocessing frames into the FrameHub.
+
+Each :class:`CaptureWorker` opens its camera through the :class:`FrameSource`
+protocol, samples to the camera's ``fps`` (live: by monotonic time; files: by the
+video's own timestamps, so replays are deterministic) and preprocesses in its own
+thread, so decoding and resizing run in parallel across cameras. A failing camera
+is never fatal: it goes ``reconnecting``, retries with capped, jittered backoff,
+and is ``offline`` after ``reconnect.offline_after`` failed attempts, still trying.
+URLs may hold passwords: only ``cfg.safe_source`` is logged or shown, and exception
+texts are scrubbed. (FFmpeg prints some errors to stderr itself, e.g. ``Connection
+to tcp://host:port failed``; they name the host but never the user info.)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+
+from monitor.config import CameraConfig
+from monitor.frame_hub import FrameHub
+from monitor.frames import Frame
+from monitor.metrics import Metrics
+from monitor.preprocess import frame_to_input
+
+logger = logging.getLogger(__name__)
+
+# RTSP over UDP smears frames when packets are lost and needs extra firewall
+# ports, so ask for TCP. OpenCV offers no per-capture way to pass FFmpeg options:
+# it reads this variable at every open. Set once at import, before any capture
+# thread exists, so no thread races FFmpeg's getenv(); setdefault keeps an
+# operator's own value. Only the RTSP demuxer reads the option.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+
+MAX_CONSECUTIVE_BAD_READS = 25  # a file failing this often in a row has ended, header or not
+SAMPLE_TOLERANCE_S = 0.0005  # POS_MSEC is a float: 300 may come back as 299.99999
+MAX_BACKOFF_DOUBLINGS = 30  # a camera down for days must not overflow the float
+STALL_RESYNC_S = 1.0  # a real-time replay this far behind restarts its clock instead of rushing
+
+
+class SourceError(Exception):
+    """A source could not be opened; the message is redacted and fit to show.
+
+    ``retry`` is False when retrying cannot help (a file that exists but is not a video).
+    """
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+class FrameSource(Protocol):
+    """An opened camera or video file, used by exactly one capture thread.
+
+    ``read`` returns the next BGR frame, or ``(False, None)`` on a failure, the end of
+    a file or a stall; ``position_ms`` is the video timestamp of the frame last read
+    (files only); ``skip`` moves past an unreadable frame of a file and returns
+    False when nothing is left (always False for live sources).
+    """
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+    def position_ms(self) -> float: ...
+    def skip(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+Opener = Callable[[CameraConfig], FrameSource]
+
+
+class OpenCvSource:
+    """A :class:`FrameSource` over an opened ``cv2.VideoCapture`` (``live``: not a file)."""
+
+    def __init__(self, cap: cv2.VideoCapture, *, live: bool, read_timeout_s: float) -> None:
+        self._cap = cap
+        self._live = live
+        self._read_timeout_s = read_timeout_s
+        self._skip_to = 0
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        started = time.monotonic()
+        ok, frame = self._cap.read()
+        if not ok or frame is None:
+            return False, None
+        # Measured with OpenCV 5.0 on a frozen RTSP server: the first read after
+        # the freeze returns a (stale) frame once the interrupt callback fires,
+        # and only the next read fails, doubling the hang. A live read that took
+        # the whole timeout means the stream stalled; report it at once.
+        if self._live and time.monotonic() - started >= self._read_timeout_s:
+            return False, None
+        return True, frame
+
+    def position_ms(self) -> float:
+        return float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
+
+    def skip(self) -> bool:
+        if self._live:
+            return False
+        # After a failed read a seek "succeeds" without moving POS_FRAMES, so
+        # the target is tracked here; it only ever moves forward.
+        self._skip_to = max(self._skip_to, int(self._cap.get(cv2.CAP_PROP_POS_FRAMES))) + 1
+        if self._skip_to >= self._cap.get(cv2.CAP_PROP_FRAME_COUNT):
+            return False
+        return bool(self._cap.set(cv2.CAP_PROP_POS_FRAMES, self._skip_to))
+
+    def release(self) -> None:
+        self._cap.release()
+
+
+def open_source(cfg: CameraConfig) -> FrameSource:
+    """Open a camera with OpenCV: FFmpeg for RTSP, HTTP and files (bounded by the camera's
+    open and read timeouts), V4L2 for webcams.
+
+    Raises:
+        SourceError: when it cannot be opened; the message names ``cfg.safe_source`` only.
+    """
+    kind = cfg.kind
+    if kind == "file" and not Path(cfg.source).is_file():
+        raise SourceError(f"video file not found: {cfg.safe_source}")
+    try:
+        cap = _video_capture(cfg)
+    except cv2.error as exc:
+        # `from None`: OpenCV's message may quote the raw URL.
+        raise SourceError(
+            f"OpenCV cannot open {cfg.safe_source}: {scrub(str(exc).strip(), cfg)}"
+        ) from None
+    if not cap.isOpened():
+        cap.release()
+        if kind == "file":
+            raise SourceError(
+                f"cannot decode video file {cfg.safe_source} (not a video, or an unsupported codec)",
+                retry=False,
+            )
+        raise SourceError(
+            f"cannot open {cfg.safe_source}: unreachable, refused, unauthorised or not a "
+            f"stream (open timeout {cfg.open_timeout_s:g} s)"
+        )
+    return OpenCvSource(cap, live=kind != "file", read_timeout_s=cfg.read_timeout_s)
+
+
+def _video_capture(cfg: CameraConfig) -> cv2.VideoCapture:
+    if cfg.kind == "webcam":
+        # V4L2 takes no open/read timeout parameters; a stalled webcam read is
+        # bounded by OpenCV's V4L2 select timeout and caught by the stall check.
+        device: int | str = int(cfg.source) if cfg.source.isdigit() else cfg.source
+        backend = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        return cv2.VideoCapture(device, backend)
+    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(cfg.open_timeout_s * 1000)]
+    params += [cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(cfg.read_timeout_s * 1000)]
+    # One decoder thread per camera: cameras share few cores, and FFmpeg's
+    # default (a thread per core, per camera) oversubscribes an edge box.
+    params += [cv2.CAP_PROP_N_THREADS, 1]
+    return cv2.VideoCapture(cfg.source, cv2.CAP_FFMPEG, params)
+
+
+def scrub(text: str, cfg: CameraConfig) -> str:
+    """Remove the camera's raw URL and password from ``text`` (an error message or traceback)."""
+    text = text.replace(cfg.source, cfg.safe_source)
+    password = urlsplit(cfg.source).password if "://" in cfg.source else None
+    return text.replace(password, "***") if password else text
+
+
+class _Sampler:
+    """Picks timestamps at ``fps`` from a faster stream, restarting its grid after a gap."""
+
+    def __init__(self, fps: float) -> None:
+        self._interval_s = 1.0 / fps
+        self._next_s: float | None = None
+
+    def take(self, t_s: float) -> bool:
+        if self._next_s is not None and t_s < self._next_s - SAMPLE_TOLERANCE_S:
+            return False
+        if self._next_s is None or t_s - self._next_s >= self._interval_s:
+            self._next_s = t_s + self._interval_s  # first frame, or after a gap: no burst
+        else:
+            self._next_s += self._interval_s
+        return True
+
+
+@dataclass
+class _Replay:
+    """Where a file replay stands on its own timeline (seconds), across loop passes."""
+
+    start_wall: float
+    sampler: _Sampler  # kept across loop passes: the timeline, not the pass, sets the grid
+    offset_s: float = 0.0
+    anchor_mono: float | None = None
+    pass_frames: int = 0
+    last_s: float = 0.0
+    prev_s: float = 0.0
+
+    def rewind(self, fallback_period_s: float) -> None:
+        """Start the next loop pass right after this one's last frame."""
+        period = self.last_s - self.prev_s if self.last_s > self.prev_s else fallback_period_s
+        self.offset_s += self.last_s + period
+        self.pass_frames, self.last_s, self.prev_s = 0, 0.0, 0.0
+
+
+# How one open-and-read session ended: stop() called, stream lost, file over, loop again.
+_Outcome = Literal["stopped", "lost", "ended", "rewind"]
+
+
+class CaptureWorker:
+    """One camera's capture thread, ``capture:<camera id>``.
+
+    Args:
+        cfg: the camera's configuration.
+        input_hw: the model's input (height, width).
+        resize_method: ``crop`` or ``squish``, from the model's metadata.
+        hub: where sampled frames go; the worker registers its camera at
+            construction and closes it when it ends for good.
+        metrics: the daemon's metrics.
+        clock: monotonic clock (durations, live sampling, ``captured_mono``).
+        wall_clock: epoch clock (``captured_at``).
+        opener: opens the source; :func:`open_source` unless a test injects its own.
+    """
+
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        input_hw: tuple[int, int],
+        resize_method: str,
+        hub: FrameHub,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        opener: Opener = open_source,
+    ) -> None:
+        self.cfg = cfg
+        self._input_hw = input_hw
+        self._resize_method = resize_method
+        self._hub = hub
+        self._metrics = metrics
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._opener = opener
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture:{cfg.id}", daemon=False)
+        self._rng = random.Random()
+        self._status = ""
+        self._last_frame_mono: float | None = None
+        self._last_error: str | None = None
+        self._frames_read = 0
+        self._seq = 0
+        self._failures = 0  # consecutive attempts that produced no frame
+        hub.register(cfg.id)
+        self._set_status("starting")
+
+    # Read from other threads: each property is one attribute read, never torn.
+    @property
+    def status(self) -> str:
+        """``starting``, ``online``, ``reconnecting``, ``offline`` or ``ended``."""
+        return self._status
+
+    @property
+    def last_frame_mono(self) -> float | None:
+        """``clock()`` of the last frame read; it stalls while a file waits on the hub."""
+        return self._last_frame_mono
+
+    @property
+    def last_error(self) -> str | None:
+        """The most recent problem, redacted; kept after the camera recovers."""
+        return self._last_error
+
+    @property
+    def frames_read(self) -> int:
+        """Frames read from the source, sampled or not."""
+        return self._frames_read
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to exit.
+
+        It exits within ~1 s from backoff, pacing or a full hub slot. An OpenCV call
+        cannot be interrupted: a blocked read ends within ``read_timeout_s``, a
+        blocked open within ``open_timeout_s`` (the worst case).
+        """
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True when it has ended (or never started)."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("camera %s: capture thread still alive after join", self.cfg.id)
+            return False
+        return True
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        logger.info("camera %s: capture starting from %s", self.cfg.id, self.cfg.safe_source)
+        try:
+            self._loop()
+        finally:
+            self._hub.close(self.cfg.id)
+            if self._status != "ended":
+                self._set_status("offline")
+            logger.info("camera %s: capture stopped (%s)", self.cfg.id, self._status)
+
+    def _loop(self) -> None:
+        replay = _Replay(start_wall=self._wall_clock(), sampler=_Sampler(self.cfg.fps))
+        reconnecting = False
+        while not self._stop.is_set():
+            if reconnecting:
+                self._metrics.reconnects.labels(camera=self.cfg.id).inc()
+            try:
+                outcome = self._session(replay)
+            except Exception as exc:  # the loop boundary: a camera bug must not kill the thread
+                self._log_unexpected(exc)
+                outcome = "lost"
+            if outcome == "ended":
+                self._set_status("ended")
+                return
+            reconnecting = outcome == "lost"
+            if reconnecting:
+                self._backoff()
+
+    def _session(self, replay: _Replay) -> _Outcome:
+        """Open the source once and read it until it is lost, ends, or we are stopped."""
+        try:
+            source = self._opener(self.cfg)
+        except SourceError as exc:
+            if not exc.retry:
+                self._last_error = str(exc)
+                logger.error("camera %s: %s; giving up", self.cfg.id, exc)
+                return "ended"
+            self._fail(str(exc))
+            return "lost"
+        try:
+            if self.cfg.kind == "file":
+                return self._pump_file(source, replay)
+            return self._pump_live(source)
+        finally:
+            source.release()
+
+    def _pump_live(self, source: FrameSource) -> _Outcome:
+        sampler = _Sampler(self.cfg.fps)
+        got_frame = False
+        while not self._stop.is_set():
+            ok, image = source.read()
+            if not ok or image is None:
+                if self._stop.is_set():
+                    break
+                if got_frame:
+                    self._lost()
+                else:
+                    self._fail(f"{self.cfg.safe_source} opened but delivered no frame")
+                return "lost"
+            got_frame = True
+            now = self._on_frame_read()
+            if sampler.take(now):
+                self._deliver(image, now, self._wall_clock(), live=True)
+        return "stopped"
+
+    def _pump_file(self, source: FrameSource, replay: _Replay) -> _Outcome:
+        bad_reads = 0
+        while not self._stop.is_set():
+            ok, image = source.read()
+            if not ok or image is None:
+                bad_reads += 1
+                # A failed read before the frame count is a corrupt frame: skip it.
+                if bad_reads > MAX_CONSECUTIVE_BAD_READS or not source.skip():
+                    return self._file_finished(replay)
+                self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+                continue
+            bad_reads = 0
+            self._on_frame_read()
+            pos_s = source.position_ms() / 1000.0
+            replay.prev_s, replay.last_s = replay.last_s, pos_s
+            replay.pass_frames += 1
+            t_s = replay.offset_s + pos_s
+            if replay.sampler.take(t_s) and self._pace(replay, t_s):
+                captured_at = (
+                    replay.start_wall + t_s if self.cfg.pacing == "fast" else self._wall_clock()
+                )
+                self._deliver(image, self._clock(), captured_at, live=False)
+        return "stopped"
+
+    def _pace(self, replay: _Replay, t_s: float) -> bool:
+        """In real-time pacing, wait until the frame's moment; False when stopped meanwhile."""
+        if self.cfg.pacing != "realtime":
+            return True
+        now = self._clock()
+        if replay.anchor_mono is None or now - (replay.anchor_mono + t_s) > STALL_RESYNC_S:
+            replay.anchor_mono = now - t_s
+        delay = replay.anchor_mono + t_s - now
+        return delay <= 0 or not self._stop.wait(delay)
+
+    def _file_finished(self, replay: _Replay) -> _Outcome:
+        if replay.pass_frames == 0:
+            self._last_error = f"video file {self.cfg.safe_source} has no readable frames"
+            logger.error("camera %s: %s", self.cfg.id, self._last_error)
+            return "ended"
+        if self.cfg.loop:
+            logger.info("camera %s: end of %s, looping", self.cfg.id, self.cfg.safe_source)
+            replay.rewind(1.0 / self.cfg.fps)
+            return "rewind"
+        logger.info("camera %s: end of %s", self.cfg.id, self.cfg.safe_source)
+        return "ended"
+
+    def _on_frame_read(self) -> float:
+        now = self._clock()
+        self._frames_read += 1
+        self._last_frame_mono = now
+        if self._status != "online":
+            self._failures = 0
+            self._set_status("online")
+        return now
+
+    def _deliver(self, bgr: np.ndarray, mono: float, captured_at: float, live: bool) -> None:
+        """Preprocess one sampled frame and hand it to the hub (blocking for files)."""
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        frame = Frame(
+            camera=self.cfg.id,
+            seq=self._seq,
+            captured_mono=mono,
+            captured_at=captured_at,
+            image=frame_to_input(rgb, self._input_hw, self._resize_method),
+            snapshot=_snapshot(bgr, self.cfg.snapshot_width),
+            live=live,
+        )
+        self._seq += 1
+        self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
+        self._hub.put(frame, self._stop)
+
+    def _lost(self) -> None:
+        self._last_error = (
+            f"stream {self.cfg.safe_source} stopped delivering frames "
+            f"(read failed or nothing within {self.cfg.read_timeout_s:g} s)"
+        )
+        logger.warning("camera %s: %s; reconnecting", self.cfg.id, self._last_error)
+        self._set_status("reconnecting")
+
+    def _fail(self, message: str) -> None:
+        """Record an attempt that produced no frame, and the status that implies."""
+        self._failures += 1
+        self._last_error = message
+        offline = self._failures >= self.cfg.reconnect.offline_after
+        self._set_status("offline" if offline else "reconnecting")
+        logger.warning("camera %s: %s (attempt %d failed)", self.cfg.id, message, self._failures)
+
+    def _backoff(self) -> None:
+        rc = self.cfg.reconnect
+        doublings = min(max(self._failures - 1, 0), MAX_BACKOFF_DOUBLINGS)
+        delay = min(rc.max_s, rc.initial_s * 2**doublings)
+        # Jitter, so cameras behind one failed switch do not retry in lockstep.
+        self._stop.wait(delay * self._rng.uniform(0.5, 1.0))
+
+    def _log_unexpected(self, exc: Exception) -> None:
+        # Not logger.exception: OpenCV/FFmpeg messages may quote the raw URL, so
+        # the traceback is scrubbed of credentials before it is logged.
+        trace = scrub("".join(traceback.format_exception(exc)), self.cfg)
+        logger.error("camera %s: capture failed unexpectedly; reconnecting\n%s", self.cfg.id, trace)
+        self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+        self._fail(scrub(f"unexpected error: {type(exc).__name__}: {exc}", self.cfg))
+
+    def _set_status(self, status: str) -> None:
+        if status == self._status:
+            return
+        logger.info("camera %s: status %s -> %s", self.cfg.id, self._status or "-", status)
+        self._status = status
+        self._metrics.set_camera_status(self.cfg.id, status)
+
+
+def _snapshot(bgr: np.ndarray, width: int) -> np.ndarray:
+    """The review snapshot: BGR, ``width`` pixels wide (never upscaled), read-only."""
+    height, src_width = bgr.shape[:2]
+    if src_width > width:
+        size = (width, max(1, round(height * width / src_width)))
+        snap = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    else:
+        snap = bgr
+    snap.setflags(write=False)
+    return snap
