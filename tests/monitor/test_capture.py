@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.capture import CaptureWorker, FrameSource, SourceError
+from monitor.capture import CaptureWorker
 from monitor.config import CameraConfig, ReconnectConfig
 from monitor.frame_hub import FrameHub
 from monitor.frames import Frame
 from monitor.metrics import Metrics
+from monitor.sources import FrameSource, SourceError
 from tests.media import scene, write_clip
 from tests.rtsp import RtspServer
 
