@@ -22,7 +22,8 @@ import numpy as np
 
 from monitor.config import CameraConfig
 from monitor.decisions import DecisionEvent, DecisionPolicy
-from monitor.frames import Prediction
+from monitor.drift import DriftChange, DriftMonitor
+from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
 from monitor.review_store import NewEvent, ReviewStore
 
@@ -55,6 +56,7 @@ class AlertStage:
         metrics: processed-frame, latency and event counters.
         snapshot_quality: JPEG quality of snapshots.
         clock: monotonic clock for latency.
+        drift: the drift monitor, or None when the model has no reference statistics.
     """
 
     def __init__(
@@ -66,7 +68,10 @@ class AlertStage:
         metrics: Metrics,
         snapshot_quality: int = 85,
         clock: Callable[[], float] = time.monotonic,
+        drift: DriftMonitor | None = None,
     ) -> None:
+        self.drift = drift
+        self._positive: dict[str, bool] = {}
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
         self.modes: dict[str, str] = {c.id: c.mode for c in cameras}
         self.labels, self.model_version, self.store, self.metrics = (
@@ -108,6 +113,10 @@ class AlertStage:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
+    def is_positive(self, camera: str) -> bool:
+        """True while the camera's last decision was positive (the motion gate asks)."""
+        return self._positive.get(camera, False)
+
     def idle(self) -> bool:
         return self._queue.unfinished_tasks == 0
 
@@ -138,13 +147,31 @@ class AlertStage:
         self.last_decision_mono = now
         self.last_captured_at[frame.camera] = frame.captured_at
         self.first_captured_at.setdefault(frame.camera, frame.captured_at)
-        for ev in self.policies[frame.camera].step(pred.probs, frame.captured_at, frame.seq):
-            self._handle(ev, frame.snapshot)
+        if self.drift is not None and frame.stats is not None:
+            change = self.drift.observe(
+                frame.camera,
+                frame.captured_at,
+                frame.stats,
+                float(np.max(pred.probs)),
+                frame.frame_diff,
+                frame.source_hw,
+            )
+            if change is not None:
+                self._drift_event(change, frame)
+        policy = self.policies[frame.camera]
+        for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
+            self._handle(ev, frame, pred.probs)
+        alert_score = max(
+            float(pred.probs[self.labels.index(lbl)]) for lbl in policy.cfg.alert_labels
+        )
+        self._positive[frame.camera] = (
+            bool(policy.active_labels) or alert_score >= policy.cfg.release
+        )
 
     def _close_open_events(self) -> None:
         for cam, policy in self.policies.items():
             for ev in policy.close(self.last_captured_at.get(cam, time.time())):
-                self._handle(ev, None)
+                self._handle(ev, None, None)
 
     def _jpeg(self, image: np.ndarray | None) -> bytes | None:
         if image is None:
@@ -152,7 +179,26 @@ class AlertStage:
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
         return buf.tobytes() if ok else None
 
-    def _new_event(self, ev: DecisionEvent, snapshot: np.ndarray | None) -> NewEvent:
+    def _drift_flags(self, camera: str) -> tuple[str, ...]:
+        if self.drift is None:
+            return ()
+        state, flags = self.drift.state(camera)
+        return () if state == "in_domain" else (state, *flags)
+
+    def _new_event(
+        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+    ) -> NewEvent:
+        details: dict[str, object] = {"peak_seq": ev.peak_seq}
+        ood: float | None = None
+        if self.drift is not None and frame is not None and frame.stats is not None:
+            ood, reasons = self.drift.ood_score(
+                frame.stats, None if probs is None else float(np.max(probs))
+            )
+            details["ood_reasons"] = reasons
+        if probs is not None:
+            details["probs"] = {
+                lbl: round(float(p), 4) for lbl, p in zip(self.labels, probs, strict=True)
+            }
         return NewEvent(
             camera=ev.camera,
             label=ev.label,
@@ -162,18 +208,54 @@ class AlertStage:
             peak_score=ev.peak_score,
             model_version=self.model_version,
             mode=self.modes.get(ev.camera, "shadow"),
-            snapshot_jpeg=self._jpeg(snapshot),
-            drift_flags=(),
-            ood_score=None,
-            details={"peak_seq": ev.peak_seq},
+            snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
+            drift_flags=self._drift_flags(ev.camera),
+            ood_score=ood,
+            details=details,
             frames=ev.frames,
         )
 
-    def _handle(self, ev: DecisionEvent, snapshot: np.ndarray | None) -> None:
+    def _drift_event(self, change: DriftChange, frame: Frame) -> None:
+        """A camera's drift state changed: a ``drift`` event for the review queue, and the gauge."""
+        for state in ("in_domain", "shifted", "degraded"):
+            self.metrics.drift_state.labels(camera=change.camera, state=state).set(
+                int(state == change.new)
+            )
+        for signal, value in change.statistics.items():
+            self.metrics.drift_statistic.labels(camera=change.camera, signal=signal).set(value)
+        logger.warning(
+            "camera %s: drift %s -> %s (%s)",
+            change.camera,
+            change.old,
+            change.new,
+            ", ".join(change.flags) or "-",
+        )
+        self.store.add_event(
+            NewEvent(
+                camera=change.camera,
+                label=change.new,
+                kind="drift",
+                start_at=change.at,
+                end_at=change.at,
+                peak_score=max(change.statistics.values(), default=0.0),
+                model_version=self.model_version,
+                mode=self.modes.get(change.camera, "shadow"),
+                snapshot_jpeg=self._jpeg(frame.snapshot),
+                drift_flags=change.flags,
+                details={
+                    "from": change.old,
+                    "statistics": dict(change.statistics),
+                    "source_hw": frame.source_hw,
+                },
+                frames=1,
+            )
+        )
+
+    def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
         key = (ev.camera, ev.label, ev.number)
         summary = self.events.get(key)
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(self._new_event(ev, snapshot))
+            event_id = self.store.add_event(self._new_event(ev, frame, probs))
             summary = EventSummary(
                 event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
             )
@@ -189,9 +271,9 @@ class AlertStage:
         elif summary.id is None:
             # The start went to the spill file (store unavailable): adding again
             # with the current state merges into the same row once it replays.
-            summary.id = self.store.add_event(self._new_event(ev, snapshot))
+            summary.id = self.store.add_event(self._new_event(ev, frame, probs))
         else:
-            self._update(summary, ev, snapshot)
+            self._update(summary, ev, None if frame is None else frame.snapshot)
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
         for observer in self.observers:

@@ -56,11 +56,17 @@ def make_bench_clip(path: Path, frames: int, size: tuple[int, int] = (640, 360))
     return path
 
 
-def pipeline_rate(clf: OnnxClassifier, batch: int, threads: int, clip: Path, cameras: int) -> dict[str, Any]:
+def pipeline_rate(
+    clf: OnnxClassifier, batch: int, threads: int, clip: Path, cameras: int
+) -> dict[str, Any]:
     """Replay ``cameras`` copies of ``clip`` with every frame sampled; images/s decided."""
     opts = ReplayOptions(fps=60.0, pacing="fast", threads=threads, max_batch=batch)
     summary = run_replay([clip] * cameras, clf, opts)
-    return {"img_s": summary["fps"], "frames": summary["frames"], "latency_ms": summary["latency_ms"]}
+    return {
+        "img_s": summary["fps"],
+        "frames": summary["frames"],
+        "latency_ms": summary["latency_ms"],
+    }
 
 
 def fastai_rate(model_meta_arch: str, size: int, n_labels: int, images: int) -> float | None:
@@ -71,7 +77,9 @@ def fastai_rate(model_meta_arch: str, size: int, n_labels: int, images: int) -> 
            "--labels", str(n_labels), "--images", str(images)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
-        logger.warning("fastai benchmark failed: %s", proc.stderr.strip().splitlines()[-1:] or proc.returncode)
+        logger.warning(
+            "fastai benchmark failed: %s", proc.stderr.strip().splitlines()[-1:] or proc.returncode
+        )
         return None
     return float(json.loads(proc.stdout.strip().splitlines()[-1])["img_s"])
 
@@ -85,7 +93,9 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
     measurement is about batching, dropping and deciding — not decoding.
     """
     with tempfile.TemporaryDirectory(prefix="bearwatch-bench-") as tmp:
-        cams = [CameraConfig(id=f"load{i}", source=f"rtsp://127.0.0.1/load{i}") for i in range(cameras)]
+        cams = [
+            CameraConfig(id=f"load{i}", source=f"rtsp://127.0.0.1/load{i}") for i in range(cameras)
+        ]
         cfg = Config(
             cameras=cams,
             model=ModelConfig(path=clf.path, providers="cpu", threads=threads),
@@ -113,7 +123,9 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
                 t_next += period
                 stop.wait(max(0.0, t_next - time.monotonic()))
 
-        feeders = [threading.Thread(target=feed, args=(c.id,), name=f"bench-feed:{c.id}") for c in cams]
+        feeders = [
+            threading.Thread(target=feed, args=(c.id,), name=f"bench-feed:{c.id}") for c in cams
+        ]
         pipeline.start()
         for t in feeders:
             t.start()
@@ -127,7 +139,10 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
         store.close()
     offered = int(metrics.counter_totals("bearwatch_frames_offered").get("", 0))
     processed = int(metrics.counter_totals("bearwatch_frames_processed").get("", 0))
-    dropped = {k: int(v) for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()}
+    dropped = {
+        k: int(v)
+        for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()
+    }
     lat = np.asarray(pipeline.alerts.latencies_s) * 1000.0
     return {
         "target_rate": round(rate, 1),

@@ -28,7 +28,9 @@ import numpy as np
 from monitor.config import CameraConfig
 from monitor.frame_hub import FrameHub
 from monitor.frames import Frame
+from monitor.image_stats import image_stats
 from monitor.metrics import Metrics
+from monitor.motion import MotionGate, thumbnail
 from monitor.preprocess import frame_to_input
 from monitor.sources import FrameSource, Opener, SourceError, open_source, scrub
 
@@ -94,6 +96,8 @@ class CaptureWorker:
         clock: monotonic clock (durations, live sampling, ``captured_mono``).
         wall_clock: epoch clock (``captured_at``).
         opener: opens the source; :func:`open_source` unless a test injects its own.
+        positive: tells whether the camera's last decision was positive; the motion
+            gate never skips while it is (None: always negative).
     """
 
     def __init__(
@@ -107,6 +111,7 @@ class CaptureWorker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         opener: Opener = open_source,
+        positive: Callable[[str], bool] | None = None,
     ) -> None:
         self.cfg = cfg
         self._input_hw = input_hw
@@ -116,6 +121,14 @@ class CaptureWorker:
         self._clock = clock
         self._wall_clock = wall_clock
         self._opener = opener
+        self._positive = positive or (lambda _camera: False)
+        gate = cfg.motion_gate
+        self._gate = (
+            MotionGate(gate.pixel_threshold, gate.min_changed_fraction, gate.recheck_s)
+            if gate.enabled
+            else None
+        )
+        self._prev_thumb: np.ndarray | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture:{cfg.id}", daemon=False)
         self._rng = random.Random()
@@ -295,19 +308,38 @@ class CaptureWorker:
         return now
 
     def _deliver(self, bgr: np.ndarray, mono: float, captured_at: float, live: bool) -> None:
-        """Preprocess one sampled frame and hand it to the hub (blocking for files)."""
+        """Gate, preprocess and measure one sampled frame, then hand it to the hub (blocking for files)."""
+        self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
+        thumb = thumbnail(bgr)
+        prev, self._prev_thumb = self._prev_thumb, thumb
+        diff = (
+            None
+            if prev is None or prev.shape != thumb.shape
+            else float(np.mean(np.abs(thumb - prev)))
+        )
+        # Files are gated on their own timeline so a fast replay re-checks on schedule.
+        gate_t = captured_at if not live else mono
+        if (
+            self._gate is not None
+            and not self._gate.check(thumb, gate_t, self._positive(self.cfg.id)).run
+        ):
+            self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
+            return
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        image = frame_to_input(rgb, self._input_hw, self._resize_method)
         frame = Frame(
             camera=self.cfg.id,
             seq=self._seq,
             captured_mono=mono,
             captured_at=captured_at,
-            image=frame_to_input(rgb, self._input_hw, self._resize_method),
+            image=image,
             snapshot=_snapshot(bgr, self.cfg.snapshot_width),
             live=live,
+            stats=image_stats(image),
+            frame_diff=diff,
+            source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
         )
         self._seq += 1
-        self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
         self._hub.put(frame, self._stop)
 
     def _lost(self) -> None:

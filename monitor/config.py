@@ -80,6 +80,53 @@ class ReconnectConfig(Strict):
     )
 
 
+class MotionGateConfig(Strict):
+    """Skip inference on a static scene (see ``monitor.motion``)."""
+
+    enabled: bool = False
+    pixel_threshold: int = Field(
+        12, ge=1, le=255, description="gray-level change that counts a pixel as changed"
+    )
+    min_changed_fraction: float = Field(
+        0.003, gt=0.0, le=1.0, description="share of changed pixels that counts as motion"
+    )
+    recheck_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="classify at least this often, motion or not"
+    )
+
+
+class DriftConfig(Strict):
+    """Domain-shift and degradation monitoring (see ``monitor.drift``)."""
+
+    enabled: bool = True
+    window: int = Field(60, ge=5, le=100_000, description="frames per rolling window")
+    min_samples: int = Field(30, ge=5, le=100_000, description="frames before a signal is judged")
+    enter: float = Field(
+        0.5, gt=0.0, le=1.0, description="tail distance that makes a camera 'shifted'"
+    )
+    exit: float = Field(
+        0.25, ge=0.0, lt=1.0, description="all signals below this: back to 'in_domain'"
+    )
+    frozen_after_s: float = Field(
+        60.0, gt=0.0, le=86400.0, description="identical frames this long: 'degraded'"
+    )
+    degraded_frames: int = Field(
+        10, ge=1, le=100_000, description="black/uniform frames in a row: 'degraded'"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DriftConfig:
+        if self.exit >= self.enter:
+            raise ValueError(
+                f"exit ({self.exit}) must be below enter ({self.enter}) for hysteresis"
+            )
+        if self.min_samples > self.window:
+            raise ValueError(
+                f"min_samples ({self.min_samples}) cannot exceed window ({self.window})"
+            )
+        return self
+
+
 class CameraConfig(Strict):
     """One camera: where frames come from and how often to classify them."""
 
@@ -100,6 +147,7 @@ class CameraConfig(Strict):
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
     snapshot_width: int = Field(640, ge=64, le=4096, description="width of review snapshots")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
 
     @field_validator("source")
     @classmethod
@@ -158,6 +206,7 @@ class Config(Strict):
     store: StoreConfig = Field(default_factory=StoreConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:

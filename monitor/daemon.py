@@ -34,7 +34,9 @@ EXIT_GAVE_UP = 70
 class Supervisor:
     """Restarts dead workers within a budget; says when the process should give up."""
 
-    def __init__(self, pipeline: Pipeline, cfg: SupervisorConfig, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, pipeline: Pipeline, cfg: SupervisorConfig, clock: Callable[[], float] = time.monotonic
+    ):
         self.pipeline, self.cfg, self.clock = pipeline, cfg, clock
         self._restarts: deque[float] = deque()
         self.gave_up: str | None = None
@@ -81,7 +83,9 @@ class Supervisor:
 def status_line(pipeline: Pipeline) -> str:
     statuses = [w.status for w in pipeline.captures.values()]
     online = statuses.count("online")
-    return f"{online}/{len(statuses)} cameras online; model {pipeline.classifier.meta.model_version}"
+    return (
+        f"{online}/{len(statuses)} cameras online; model {pipeline.classifier.meta.model_version}"
+    )
 
 
 def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = None) -> int:
@@ -96,7 +100,10 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     metrics = Metrics()
     try:
         classifier = OnnxClassifier(
-            cfg.model.path, cfg.model.providers, cfg.model.threads, warmup_batch=cfg.batching.max_batch
+            cfg.model.path,
+            cfg.model.providers,
+            cfg.model.threads,
+            warmup_batch=cfg.batching.max_batch,
         )
     except ModelError as exc:
         logger.error("refusing to start: %s", exc)
@@ -116,7 +123,9 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
         try:
             web.start()
         except OSError as exc:
-            logger.error("refusing to start: cannot listen on %s:%s (%s)", cfg.web.host, cfg.web.port, exc)
+            logger.error(
+                "refusing to start: cannot listen on %s:%s (%s)", cfg.web.host, cfg.web.port, exc
+            )
             store.close()
             return EXIT_CONFIG
         logger.info("web listening on http://%s:%d", cfg.web.host, web.port)
@@ -140,7 +149,9 @@ def _main_loop(cfg: Config, pipeline: Pipeline, stop: threading.Event, notifier:
     while not stop.wait(tick):
         supervisor.check()
         if supervisor.gave_up:
-            logger.error("giving up: %s; exiting so systemd restarts the service", supervisor.gave_up)
+            logger.error(
+                "giving up: %s; exiting so systemd restarts the service", supervisor.gave_up
+            )
             return EXIT_GAVE_UP
         if supervisor.flowing():
             notifier.send(WATCHDOG=1)

@@ -146,6 +146,7 @@ class _CameraDrift:
     statistics: dict[str, float] = field(default_factory=dict)
     bad_run: int = 0
     bad_reason: str = ""
+    low_res: bool = False
     unchanged_since: float | None = None
 
 
@@ -155,10 +156,18 @@ class DriftMonitor:
     Args:
         reference: the model's reference statistics (``ModelMetadata.reference``).
         settings: thresholds.
+        input_hw: the model's input size; a camera delivering fewer pixels than
+            this is flagged ``low resolution`` (its frames are upscaled).
     """
 
-    def __init__(self, reference: Mapping[str, Any], settings: DriftSettings) -> None:
+    def __init__(
+        self,
+        reference: Mapping[str, Any],
+        settings: DriftSettings,
+        input_hw: tuple[int, int] | None = None,
+    ) -> None:
         self.settings = settings
+        self.input_hw = input_hw
         self.refs = {name: _Reference(s) for name, s in reference.items() if name in TAILS}
         self._cams: dict[str, _CameraDrift] = {}
 
@@ -203,6 +212,7 @@ class DriftMonitor:
         stats: Mapping[str, float],
         confidence: float,
         frame_diff: float | None,
+        source_hw: tuple[int, int] | None = None,
     ) -> DriftChange | None:
         """Add one frame; returns a change when the camera's state changed.
 
@@ -212,6 +222,7 @@ class DriftMonitor:
             stats: ``monitor.image_stats.image_stats`` of the frame.
             confidence: the model's max probability for the frame.
             frame_diff: mean absolute difference from the previous frame (0..255), None if unknown.
+            source_hw: the (height, width) the camera delivered.
         """
         cam = self._cams.get(camera)
         if cam is None:
@@ -222,6 +233,8 @@ class DriftMonitor:
         for name, win in cam.windows.items():
             if name in values:
                 win.append(float(values[name]))
+        if source_hw is not None and self.input_hw is not None:
+            cam.low_res = source_hw[0] < self.input_hw[0] or source_hw[1] < self.input_hw[1]
         degraded = self._degraded(cam, at, stats, frame_diff)
         if degraded:
             return self._change(cam, camera, at, "degraded", (degraded,))
@@ -266,6 +279,9 @@ class DriftMonitor:
             worst = max(worst, d)
             if d >= s.enter:
                 flags.append(SIGNAL_NAMES[(name, tail)])
+        if cam.low_res:
+            flags.append("low resolution")
+            worst = 1.0
         if cam.state == "shifted":
             if worst <= s.exit:
                 return []

@@ -74,7 +74,9 @@ class FrameHub:
     def take(self, limit: int) -> list[Frame]:
         """Take up to ``limit`` waiting frames, oldest capture first, without blocking."""
         with self._cond:
-            ready = sorted((f for f in self._slots.values() if f is not None), key=lambda f: f.captured_mono)
+            ready = sorted(
+                (f for f in self._slots.values() if f is not None), key=lambda f: f.captured_mono
+            )
             taken = ready[:limit]
             for f in taken:
                 self._slots[f.camera] = None

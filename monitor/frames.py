@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,10 @@ class Frame:
         image: the model input, ``uint8`` (H, W, 3) RGB.
         snapshot: a downscaled BGR copy of the original frame for review (or None).
         live: True for live sources (drop-oldest policy), False for files.
+        stats: ``monitor.image_stats.image_stats`` of ``image`` (for the drift monitor).
+        frame_diff: mean absolute gray-level change from the previous frame read
+            (0..255, on a small thumbnail), None for the first frame.
+        source_hw: the (height, width) the camera actually delivered.
     """
 
     camera: str
@@ -29,6 +34,9 @@ class Frame:
     image: np.ndarray
     snapshot: np.ndarray | None = None
     live: bool = True
+    stats: Mapping[str, float] | None = None
+    frame_diff: float | None = None
+    source_hw: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

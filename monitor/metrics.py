@@ -87,6 +87,18 @@ class Metrics:
             ["worker"],
             registry=r,
         )
+        self.drift_state = Gauge(
+            "bearwatch_camera_drift_state",
+            "1 for the camera's drift state",
+            ["camera", "state"],
+            registry=r,
+        )
+        self.drift_statistic = Gauge(
+            "bearwatch_drift_statistic",
+            "Tail KS distance of a signal from the training reference (0 = inside)",
+            ["camera", "signal"],
+            registry=r,
+        )
         self.batch_errors = Counter(
             "bearwatch_batch_errors_total",
             "Inference batches that failed and were skipped",

@@ -17,6 +17,7 @@ from monitor.alerts import AlertStage
 from monitor.batcher import InferenceWorker
 from monitor.capture import CaptureWorker
 from monitor.config import Config
+from monitor.drift import DriftMonitor, DriftSettings
 from monitor.frame_hub import FrameHub
 from monitor.frames import Frame
 from monitor.inference import OnnxClassifier
@@ -37,20 +38,58 @@ class Pipeline:
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.cfg, self.classifier, self.store, self.metrics, self.clock = cfg, classifier, store, metrics, clock
+        self.cfg, self.classifier, self.store, self.metrics, self.clock = (
+            cfg,
+            classifier,
+            store,
+            metrics,
+            clock,
+        )
         self.hub = FrameHub(on_drop=self._count_drop)
         meta = classifier.meta
         cameras = [c for c in cfg.cameras if c.enabled]
         self.alerts = AlertStage(
-            cameras, meta.labels, meta.model_version, store, metrics, cfg.store.snapshot_quality, clock=clock
+            cameras,
+            meta.labels,
+            meta.model_version,
+            store,
+            metrics,
+            cfg.store.snapshot_quality,
+            clock=clock,
+            drift=self._drift_monitor(),
         )
         self.inference = self._new_inference()
         self.captures = {c.id: self._new_capture(c.id) for c in cameras}
         self.started_mono: float | None = None
 
+    def _drift_monitor(self) -> DriftMonitor | None:
+        meta, dc = self.classifier.meta, self.cfg.drift
+        if not dc.enabled:
+            return None
+        if meta.reference is None:
+            logger.warning(
+                "drift monitoring is disabled: model %s was exported without reference statistics",
+                self.classifier.path,
+            )
+            return None
+        settings = DriftSettings(
+            window=dc.window,
+            min_samples=dc.min_samples,
+            enter=dc.enter,
+            exit=dc.exit,
+            frozen_after_s=dc.frozen_after_s,
+            degraded_frames=dc.degraded_frames,
+        )
+        return DriftMonitor(meta.reference, settings, input_hw=meta.input_hw)
+
     def _new_inference(self) -> InferenceWorker:
         worker = InferenceWorker(
-            self.hub, self.classifier, self.cfg.batching, self.metrics, self.alerts.submit, clock=self.clock
+            self.hub,
+            self.classifier,
+            self.cfg.batching,
+            self.metrics,
+            self.alerts.submit,
+            clock=self.clock,
         )
         worker.calibrate(tuple(sorted({1, self.cfg.batching.max_batch})), self.classifier.input_hw)
         return worker
@@ -58,7 +97,14 @@ class Pipeline:
     def _new_capture(self, camera_id: str) -> CaptureWorker:
         cam = next(c for c in self.cfg.cameras if c.id == camera_id)
         meta = self.classifier.meta
-        return CaptureWorker(cam, meta.input_hw, meta.resize_method, self.hub, self.metrics)
+        return CaptureWorker(
+            cam,
+            meta.input_hw,
+            meta.resize_method,
+            self.hub,
+            self.metrics,
+            positive=self.alerts.is_positive,
+        )
 
     def _count_drop(self, frame: Frame, reason: str) -> None:
         self.metrics.frames_dropped.labels(camera=frame.camera, reason=reason).inc()
@@ -123,6 +169,13 @@ class Pipeline:
             logger.warning("thread %s did not stop within %.1f s", name, drain_timeout_s)
         return stuck
 
+    def _drift_health(self, camera: str) -> dict[str, Any] | None:
+        drift = self.alerts.drift
+        if drift is None:
+            return None
+        state, flags = drift.state(camera)
+        return {"state": state, "flags": list(flags), "statistics": drift.statistics(camera)}
+
     def health(self) -> dict[str, Any]:
         """Per-camera status and the last successful inference, for ``/healthz``."""
         now = self.clock()
@@ -131,8 +184,11 @@ class Pipeline:
             cam_id: {
                 "status": w.status,
                 "source": next(c.safe_source for c in self.cfg.cameras if c.id == cam_id),
-                "seconds_since_frame": None if w.last_frame_mono is None else round(now - w.last_frame_mono, 3),
+                "seconds_since_frame": None
+                if w.last_frame_mono is None
+                else round(now - w.last_frame_mono, 3),
                 "last_error": w.last_error,
+                "drift": self._drift_health(cam_id),
             }
             for cam_id, w in self.captures.items()
         }

@@ -55,7 +55,9 @@ def camera_ids(paths: Sequence[Path]) -> list[str]:
 
 def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: ReplayOptions) -> Config:
     cams = [
-        CameraConfig(id=cid, source=str(v), fps=opts.fps, pacing=opts.pacing, decision=opts.decision)  # type: ignore[arg-type]
+        CameraConfig(
+            id=cid, source=str(v), fps=opts.fps, pacing=opts.pacing, decision=opts.decision
+        )  # type: ignore[arg-type]
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
     return Config(
@@ -107,9 +109,14 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
     alerts = pipeline.alerts
     processed = int(metrics.counter_totals("bearwatch_frames_processed").get("", 0))
     offered = int(metrics.counter_totals("bearwatch_frames_offered").get("", 0))
-    dropped = {k: int(v) for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()}
+    dropped = {
+        k: int(v)
+        for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()
+    }
     lat = np.asarray(alerts.latencies_s, dtype=np.float64) * 1000.0
-    pct = {f"p{q}": round(float(np.percentile(lat, q)), 2) if lat.size else None for q in (50, 95, 99)}
+    pct = {
+        f"p{q}": round(float(np.percentile(lat, q)), 2) if lat.size else None for q in (50, 95, 99)
+    }
     events = []
     for ev in sorted(alerts.events.values(), key=lambda e: (e.camera, e.start)):
         base = alerts.first_captured_at.get(ev.camera, ev.start)
