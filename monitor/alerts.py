@@ -72,6 +72,7 @@ class AlertStage:
     ) -> None:
         self.drift = drift
         self._positive: dict[str, bool] = {}
+        self._decided_seq: dict[str, int] = {}
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
         self.modes: dict[str, str] = {c.id: c.mode for c in cameras}
         self.labels, self.model_version, self.store, self.metrics = (
@@ -113,9 +114,9 @@ class AlertStage:
     def is_alive(self) -> bool:
         return self._thread.is_alive()
 
-    def is_positive(self, camera: str) -> bool:
-        """True while the camera's last decision was positive (the motion gate asks)."""
-        return self._positive.get(camera, False)
+    def gate_state(self, camera: str, last_seq: int) -> tuple[bool, bool]:
+        """For the motion gate: (is the decision on frame ``last_seq`` in?, was the last decision positive?)."""
+        return self._decided_seq.get(camera, -1) >= last_seq, self._positive.get(camera, False)
 
     def idle(self) -> bool:
         return self._queue.unfinished_tasks == 0
@@ -167,6 +168,7 @@ class AlertStage:
         self._positive[frame.camera] = (
             bool(policy.active_labels) or alert_score >= policy.cfg.release
         )
+        self._decided_seq[frame.camera] = frame.seq
 
     def _close_open_events(self) -> None:
         for cam, policy in self.policies.items():

@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_BAD_READS = 25  # a file failing this often in a row has ended, header or not
 SAMPLE_TOLERANCE_S = 0.0005  # POS_MSEC is a float: 300 may come back as 299.99999
 MAX_BACKOFF_DOUBLINGS = 30  # a camera down for days must not overflow the float
+GATE_DECISION_WAIT_S = 5.0  # a file's motion gate waits this long at most for a decision
 STALL_RESYNC_S = 1.0  # a real-time replay this far behind restarts its clock instead of rushing
 
 
@@ -96,8 +97,9 @@ class CaptureWorker:
         clock: monotonic clock (durations, live sampling, ``captured_mono``).
         wall_clock: epoch clock (``captured_at``).
         opener: opens the source; :func:`open_source` unless a test injects its own.
-        positive: tells whether the camera's last decision was positive; the motion
-            gate never skips while it is (None: always negative).
+        gate_state: ``(camera, last seq delivered) -> (decided, positive)``: whether
+            the decision on the last frame let through is in, and whether the
+            camera's last decision was positive. None: never positive.
     """
 
     def __init__(
@@ -111,7 +113,7 @@ class CaptureWorker:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         opener: Opener = open_source,
-        positive: Callable[[str], bool] | None = None,
+        gate_state: Callable[[str, int], tuple[bool, bool]] | None = None,
     ) -> None:
         self.cfg = cfg
         self._input_hw = input_hw
@@ -121,7 +123,7 @@ class CaptureWorker:
         self._clock = clock
         self._wall_clock = wall_clock
         self._opener = opener
-        self._positive = positive or (lambda _camera: False)
+        self._gate_state = gate_state or (lambda _camera, _seq: (True, False))
         gate = cfg.motion_gate
         self._gate = (
             MotionGate(gate.pixel_threshold, gate.min_changed_fraction, gate.recheck_s)
@@ -321,7 +323,7 @@ class CaptureWorker:
         gate_t = captured_at if not live else mono
         if (
             self._gate is not None
-            and not self._gate.check(thumb, gate_t, self._positive(self.cfg.id)).run
+            and not self._gate.check(thumb, gate_t, lambda: self._last_positive(live)).run
         ):
             self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
             return
@@ -341,6 +343,22 @@ class CaptureWorker:
         )
         self._seq += 1
         self._hub.put(frame, self._stop)
+
+    def _last_positive(self, live: bool) -> bool:
+        """Was the camera's last decision positive? Unknown counts as yes for live sources.
+
+        A file waits for the decision instead (bounded), so a replay gates the
+        same frames however fast the model is: deterministic.
+        """
+        last_seq = self._seq - 1
+        decided, positive = self._gate_state(self.cfg.id, last_seq)
+        if live:
+            return positive or not decided
+        deadline = self._clock() + GATE_DECISION_WAIT_S
+        while not decided and not self._stop.is_set() and self._clock() < deadline:
+            self._stop.wait(0.002)
+            decided, positive = self._gate_state(self.cfg.id, last_seq)
+        return positive or not decided
 
     def _lost(self) -> None:
         self._last_error = (

@@ -10,7 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
-from monitor.config import ConfigError, DecisionConfig, config_warnings, load_config
+from monitor.config import (
+    ConfigError,
+    DecisionConfig,
+    MotionGateConfig,
+    config_warnings,
+    load_config,
+)
 
 logger = logging.getLogger("bearwatch")
 
@@ -70,9 +76,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
             min_hits=args.min_hits,
             end_after_s=args.end_after_s,
         )
+        gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
-                             decision=decision)  # fmt: skip
+                             decision=decision, motion_gate=gate)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except (ModelError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
@@ -82,6 +89,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     print(f"{summary['frames']} frames in {summary['elapsed_s']} s ({summary['fps']} frames/s); "
           f"latency ms {summary['latency_ms']}; dropped {summary['dropped'] or 'none'}")  # fmt: skip
+    for cam, drift in summary["drift"].items():
+        if drift and drift["state"] != "in_domain":
+            print(f"  {cam}: {drift['state']} ({', '.join(drift['flags'])})")
     for ev in summary["events"]:
         end = "open" if ev["end"] is None else f"{ev['end']:.1f}s"
         print(
@@ -137,6 +147,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")
     p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
+    p.add_argument("--motion-gate", action="store_true", help="skip inference on static frames")
+    p.add_argument(
+        "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"
+    )
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser(

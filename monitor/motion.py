@@ -10,6 +10,7 @@ standing still must not be missed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -53,17 +54,23 @@ class MotionGate:
         self._ref: np.ndarray | None = None
         self._last_run: float | None = None
 
-    def check(self, thumb: np.ndarray, now: float, last_positive: bool) -> GateDecision:
-        """Judge one frame's thumbnail (see :func:`thumbnail`) at time ``now`` (seconds)."""
+    def check(
+        self, thumb: np.ndarray, now: float, last_positive: Callable[[], bool]
+    ) -> GateDecision:
+        """Judge one frame's thumbnail (see :func:`thumbnail`) at time ``now`` (seconds).
+
+        ``last_positive`` is asked only when the frame shows no motion: finding
+        out may mean waiting for the model's decision on an earlier frame.
+        """
         if self._ref is None or self._ref.shape != thumb.shape or self._last_run is None:
             return self._ran(thumb, now, 1.0, "first")
         changed = float(np.mean(np.abs(thumb - self._ref) > self.pixel_threshold))
         if changed >= self.min_changed_fraction:
             return self._ran(thumb, now, changed, "motion")
-        if last_positive:
-            return self._ran(thumb, now, changed, "positive")
         if now - self._last_run >= self.recheck_s:
             return self._ran(thumb, now, changed, "recheck")
+        if last_positive():
+            return self._ran(thumb, now, changed, "positive")
         return GateDecision(False, changed, "no_motion")
 
     def _ran(self, thumb: np.ndarray, now: float, changed: float, reason: str) -> GateDecision:

@@ -103,7 +103,7 @@ class Pipeline:
             meta.resize_method,
             self.hub,
             self.metrics,
-            positive=self.alerts.is_positive,
+            gate_state=self.alerts.gate_state,
         )
 
     def _count_drop(self, frame: Frame, reason: str) -> None:

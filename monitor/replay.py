@@ -18,7 +18,9 @@ from monitor.config import (
     CameraConfig,
     Config,
     DecisionConfig,
+    DriftConfig,
     ModelConfig,
+    MotionGateConfig,
     StoreConfig,
     WebConfig,
 )
@@ -39,6 +41,8 @@ class ReplayOptions:
     max_batch: int = 8
     latency_budget_ms: float = 60_000.0
     decision: DecisionConfig = DecisionConfig()
+    motion_gate: MotionGateConfig = MotionGateConfig()
+    drift: DriftConfig = DriftConfig()
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -56,8 +60,13 @@ def camera_ids(paths: Sequence[Path]) -> list[str]:
 def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: ReplayOptions) -> Config:
     cams = [
         CameraConfig(
-            id=cid, source=str(v), fps=opts.fps, pacing=opts.pacing, decision=opts.decision
-        )  # type: ignore[arg-type]
+            id=cid,
+            source=str(v),
+            fps=opts.fps,
+            pacing=opts.pacing,  # type: ignore[arg-type]
+            decision=opts.decision,
+            motion_gate=opts.motion_gate,
+        )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
     return Config(
@@ -66,6 +75,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
         batching=BatchingConfig(max_batch=opts.max_batch, latency_budget_ms=opts.latency_budget_ms),
         store=StoreConfig(path=store),
         web=WebConfig(enabled=False),
+        drift=opts.drift,
     )
 
 
@@ -141,4 +151,5 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
         "elapsed_s": round(elapsed_s, 3),
         "model_version": pipeline.classifier.meta.model_version,
         "cameras": {cid: w.status for cid, w in pipeline.captures.items()},
+        "drift": {cid: pipeline.health()["cameras"][cid]["drift"] for cid in pipeline.captures},
     }

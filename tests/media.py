@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import cv2
@@ -40,10 +40,34 @@ def scene(
     return frame
 
 
+def write_frames(
+    path: Path, frames: Iterable[np.ndarray], fps: float = 10.0, size: tuple[int, int] | None = None
+) -> Path:
+    """Write BGR frames as a real video file (MJPG in AVI, decodable by OpenCV's FFmpeg backend).
+
+    With no frames and a ``size`` (width, height), a valid container with zero frames is written.
+    """
+    writer: cv2.VideoWriter | None = None
+    if size is not None:
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    try:
+        for frame in frames:
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
+                if not writer.isOpened():
+                    raise RuntimeError(f"OpenCV cannot write {path}")
+            writer.write(frame)
+    finally:
+        if writer is not None:
+            writer.release()
+    return path
+
+
 def write_clip(
     path: Path, kinds: Sequence[str], fps: float = 10.0, size: tuple[int, int] = (320, 240)
 ) -> Path:
-    """Write a real video file (MJPG in AVI, decodable by OpenCV's FFmpeg backend).
+    """Write a clip with one scene kind per frame; the blob drifts sideways so there is motion.
 
     Args:
         path: the output path (``.avi``).
@@ -51,12 +75,15 @@ def write_clip(
         fps: the container's frame rate.
         size: (width, height).
     """
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
-    if not writer.isOpened():
-        raise RuntimeError(f"OpenCV cannot write {path}")
-    try:
-        for i, kind in enumerate(kinds):
-            writer.write(scene(kind, size[0], size[1], seed=i, x_frac=0.1 + 0.3 * ((i % 20) / 20)))
-    finally:
-        writer.release()
-    return path
+    frames = (
+        scene(kind, size[0], size[1], seed=i, x_frac=0.1 + 0.3 * ((i % 20) / 20))
+        for i, kind in enumerate(kinds)
+    )
+    return write_frames(path, frames, fps, size)
+
+
+def night(bgr: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The same scene as an IR night camera sees it: gray, dark, noisy."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * 0.35 + 10
+    noisy = gray + np.random.default_rng(seed).normal(0, 3, gray.shape)
+    return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)

@@ -12,14 +12,7 @@ from monitor.drift import DriftMonitor, DriftSettings, _Reference, tail_distance
 from monitor.image_stats import image_stats, summarize
 from monitor.inference import OnnxClassifier
 from monitor.preprocess import frame_to_input
-from tests.media import scene
-
-
-def night(bgr: np.ndarray) -> np.ndarray:
-    """The same scene as an IR night camera sees it: gray, dark, noisy."""
-    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * 0.35 + 10
-    noisy = gray + np.random.default_rng(0).normal(0, 3, gray.shape)
-    return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+from tests.media import night, scene
 
 
 def frame_stats(bgr: np.ndarray, hw: tuple[int, int]) -> dict[str, float]:

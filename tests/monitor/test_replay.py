@@ -58,8 +58,11 @@ def test_replay_alert_labels_flag(color_model: Path, clips: dict[str, Path]) -> 
 def test_replay_is_deterministic(color_model: Path, clips: dict[str, Path]) -> None:
     a = replay(color_model, clips["bear"])
     b = replay(color_model, clips["bear"])
+
     def strip(r: dict) -> list:  # type: ignore[type-arg]
-        return [(e["camera"], e["label"], e["start"], e["end"], e["peak_score"]) for e in r["events"]]
+        return [
+            (e["camera"], e["label"], e["start"], e["end"], e["peak_score"]) for e in r["events"]
+        ]
 
     assert strip(a) == strip(b) and a["frames"] == b["frames"]
 
