@@ -31,7 +31,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -43,6 +42,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from monitor.metrics import Metrics
+from monitor.review_spill import SpillJournal
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,53 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS events_label ON events (label)",
         ),
     ),
+    Migration(
+        3,
+        "rollout modes, audit samples, deliveries, camera stats, candidate comparisons",
+        (
+            """CREATE TABLE IF NOT EXISTS camera_modes (
+                camera TEXT PRIMARY KEY, mode TEXT NOT NULL, active_hours TEXT,
+                changed_by TEXT NOT NULL, reason TEXT NOT NULL, changed_at REAL NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS mode_changes (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL,
+                old_mode TEXT, new_mode TEXT NOT NULL, active_hours TEXT,
+                changed_by TEXT NOT NULL, reason TEXT NOT NULL, changed_at REAL NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS mode_changes_camera ON mode_changes (camera, changed_at)",
+            """CREATE TABLE IF NOT EXISTS audit_samples (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL,
+                captured_at REAL NOT NULL, reason TEXT NOT NULL, model_version TEXT NOT NULL,
+                predicted_label TEXT NOT NULL, alert_score REAL NOT NULL,
+                probs TEXT NOT NULL DEFAULT '{}', snapshot BLOB,
+                label TEXT, labelled_by TEXT, labelled_at REAL, note TEXT,
+                created_at REAL NOT NULL)""",
+            "CREATE INDEX IF NOT EXISTS audit_camera_time ON audit_samples (camera, captured_at)",
+            "CREATE INDEX IF NOT EXISTS audit_label ON audit_samples (label)",
+            """CREATE TABLE IF NOT EXISTS deliveries (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+                channel TEXT NOT NULL, trigger TEXT NOT NULL, status TEXT NOT NULL,
+                attempts INTEGER NOT NULL, last_error TEXT, updated_at REAL NOT NULL,
+                UNIQUE (event_id, channel))""",
+            """CREATE TABLE IF NOT EXISTS camera_stats (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, at REAL NOT NULL,
+                period_s REAL NOT NULL, online_s REAL NOT NULL, frames INTEGER NOT NULL,
+                reconnects INTEGER NOT NULL, latency_p50_ms REAL, latency_p99_ms REAL)""",
+            "CREATE INDEX IF NOT EXISTS camera_stats_time ON camera_stats (camera, at)",
+            """CREATE TABLE IF NOT EXISTS candidate_frames (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, at REAL NOT NULL,
+                production_version TEXT NOT NULL, candidate_version TEXT NOT NULL,
+                frames INTEGER NOT NULL, agreements INTEGER NOT NULL,
+                production_alerts INTEGER NOT NULL, candidate_alerts INTEGER NOT NULL)""",
+            """CREATE TABLE IF NOT EXISTS candidate_disagreements (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, at REAL NOT NULL,
+                production_label TEXT NOT NULL, production_score REAL NOT NULL,
+                candidate_label TEXT NOT NULL, candidate_score REAL NOT NULL,
+                candidate_version TEXT NOT NULL, snapshot BLOB)""",
+            "CREATE INDEX IF NOT EXISTS candidate_dis_time ON candidate_disagreements (camera, at)",
+        ),
+    ),
 )
+
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
 _EVENT_FIELDS = (
@@ -168,6 +214,62 @@ class NewEvent:
         object.__setattr__(self, "details", MappingProxyType(dict(self.details)))
 
 
+@dataclass(frozen=True, slots=True)
+class AuditSample:
+    """A frame the model did not alert on, kept so humans can estimate misses."""
+
+    camera: str
+    captured_at: float
+    reason: str  # "random", "low_confidence" or "near_threshold"
+    model_version: str
+    predicted_label: str
+    alert_score: float
+    probs: Mapping[str, float]
+    snapshot_jpeg: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStats:
+    """One camera's operation over a period (for uptime, reconnects and latency in reports)."""
+
+    camera: str
+    at: float
+    period_s: float
+    online_s: float
+    frames: int
+    reconnects: int
+    latency_p50_ms: float | None
+    latency_p99_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateCounts:
+    """Production vs shadow-candidate agreement over a period, for one camera."""
+
+    camera: str
+    at: float
+    production_version: str
+    candidate_version: str
+    frames: int
+    agreements: int
+    production_alerts: int
+    candidate_alerts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disagreement:
+    """One frame where production and candidate picked different labels."""
+
+    camera: str
+    at: float
+    production_label: str
+    production_score: float
+    candidate_label: str
+    candidate_score: float
+    candidate_version: str
+    snapshot_jpeg: bytes | None
+
+
 class ReviewStore:
     """Events, snapshots and verdicts in one SQLite file, safe to share between threads.
 
@@ -192,7 +294,7 @@ class ReviewStore:
         backoff_s: float = 0.05,
     ) -> None:
         self._path = Path(path)
-        self._spill = _SpillJournal(self._path.with_name(self._path.name + ".spill.jsonl"))
+        self._spill = SpillJournal(self._path.with_name(self._path.name + ".spill.jsonl"))
         self._retries = max(0, retries)
         self._metrics = metrics or Metrics()
         self._busy_timeout_ms = busy_timeout_ms
@@ -378,6 +480,297 @@ class ReviewStore:
                 conn.execute(f"SELECT COUNT(*) FROM events e{where}", params).fetchall()[0][0]
             )
 
+    # --- review history -------------------------------------------------------
+
+    def verdict_history(self, event_id: int) -> list[dict[str, Any]]:
+        """Every verdict given on an event, oldest first (who, when, what, why)."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT status, reviewer, reason_code, note, relabel, reviewed_at FROM verdicts"
+                " WHERE event_id = ? ORDER BY reviewed_at, id",
+                (event_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def iter_events(self, **filters: Any) -> Iterator[dict[str, Any]]:
+        """All events matching ``list_events`` filters, newest first, fetched page by page."""
+        before: int | None = None
+        while True:
+            page = self.list_events(**filters, limit=MAX_LIST_LIMIT, before_id=before)
+            yield from page
+            if len(page) < MAX_LIST_LIMIT:
+                return
+            before = int(page[-1]["id"])
+
+    # --- rollout modes ----------------------------------------------------------
+
+    def camera_modes(self) -> dict[str, dict[str, Any]]:
+        """The modes set at runtime (page or CLI), by camera; cameras never changed are absent."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT camera, mode, active_hours, changed_by, reason, changed_at FROM camera_modes"
+            ).fetchall()
+        return {r["camera"]: dict(r) for r in rows}
+
+    def set_camera_mode(
+        self,
+        camera: str,
+        mode: str,
+        changed_by: str,
+        reason: str,
+        active_hours: str | None = None,
+        *,
+        changed_at: float | None = None,
+    ) -> None:
+        """Change a camera's rollout mode and record who, when and why.
+
+        Raises:
+            ValueError: for an unknown mode or an empty person or reason.
+            StoreError: when the change could not be stored (a human retries; nothing is spilled).
+        """
+        _check_choice("mode", mode, MODES)
+        if not changed_by or not reason.strip():
+            raise ValueError("a mode change needs who (changed_by) and why (reason)")
+        at = time.time() if changed_at is None else changed_at
+
+        def write(conn: sqlite3.Connection) -> None:
+            old = conn.execute(
+                "SELECT mode FROM camera_modes WHERE camera = ?", (camera,)
+            ).fetchall()
+            conn.execute(
+                "INSERT INTO camera_modes (camera, mode, active_hours, changed_by, reason, changed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (camera) DO UPDATE SET mode = excluded.mode,"
+                " active_hours = excluded.active_hours, changed_by = excluded.changed_by,"
+                " reason = excluded.reason, changed_at = excluded.changed_at",
+                (camera, mode, active_hours, changed_by, reason, at),
+            )
+            conn.execute(
+                "INSERT INTO mode_changes (camera, old_mode, new_mode, active_hours, changed_by, reason,"
+                " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (camera, old[0][0] if old else None, mode, active_hours, changed_by, reason, at),
+            )
+
+        self._write_or_raise("set_camera_mode", write)
+
+    def mode_history(self, camera: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Mode changes, newest first."""
+        where, params = (" WHERE camera = ?", [camera]) if camera else ("", [])
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, camera, old_mode, new_mode, active_hours, changed_by, reason, changed_at"
+                f" FROM mode_changes{where} ORDER BY changed_at DESC, id DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # --- audit samples ----------------------------------------------------------
+
+    def add_audit_sample(self, sample: AuditSample) -> int | None:
+        """Store a frame the model did not alert on, for a human to label. None if it failed (logged)."""
+        _check_jpeg(sample.snapshot_jpeg)
+        try:
+            return self._write_or_raise("add_audit_sample", lambda c: _insert_audit(c, sample))
+        except StoreError as exc:
+            logger.error(
+                "review store: audit sample of camera %s not stored: %s", sample.camera, exc
+            )
+            return None
+
+    def list_audit_samples(
+        self,
+        *,
+        camera: str | None = None,
+        labelled: bool | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        before_id: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Audit samples newest first (without snapshot bytes)."""
+        clauses, params = _time_filters("captured_at", since, until)
+        if camera is not None:
+            clauses.append("camera = ?")
+            params.append(camera)
+        if labelled is not None:
+            clauses.append("label IS NOT NULL" if labelled else "label IS NULL")
+        if before_id is not None:
+            clauses.append("id < ?")
+            params.append(before_id)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, camera, captured_at, reason, model_version, predicted_label, alert_score,"
+                " probs, label, labelled_by, labelled_at, note, snapshot IS NOT NULL AS has_snapshot"
+                f" FROM audit_samples{where} ORDER BY id DESC LIMIT ?",
+                [*params, min(max(limit, 1), 100_000)],
+            ).fetchall()
+        return [
+            {**dict(r), "probs": json.loads(r["probs"]), "has_snapshot": bool(r["has_snapshot"])}
+            for r in rows
+        ]
+
+    def get_audit_snapshot(self, sample_id: int) -> bytes | None:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT snapshot FROM audit_samples WHERE id = ?", (sample_id,)
+            ).fetchall()
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def label_audit_sample(
+        self, sample_id: int, label: str, labelled_by: str, note: str | None = None
+    ) -> bool:
+        """Record what a human sees in an audit sample. Raises StoreError when it cannot be stored."""
+        if not label or not labelled_by:
+            raise ValueError("an audit label needs a label and who gave it")
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE audit_samples SET label = ?, labelled_by = ?, labelled_at = ?, note = ? WHERE id = ?",
+                (label, labelled_by, time.time(), note, sample_id),
+            )
+            return cur.rowcount > 0
+
+        return bool(self._write_or_raise("label_audit_sample", write))
+
+    # --- notifications ----------------------------------------------------------
+
+    def pending_notifications(
+        self, channel: str, since: float, max_attempts: int, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Alert events due for ``channel``: mode ``active``, or mode ``review`` once confirmed.
+
+        Events started before ``since`` are not sent (a first start does not page
+        anyone about last month), nor those that failed ``max_attempts`` times.
+        """
+        sql = (
+            f"{_SELECT_EVENTS} LEFT JOIN deliveries d ON d.event_id = e.id AND d.channel = ?"
+            " WHERE e.kind = 'alert' AND e.created_at >= ?"
+            " AND (e.mode = 'active' OR (e.mode = 'review' AND e.review_status = 'confirmed'))"
+            " AND (d.id IS NULL OR (d.status = 'failed' AND d.attempts < ?))"
+            " ORDER BY e.id LIMIT ?"
+        )
+        with self._reading() as conn:
+            rows = conn.execute(sql, (channel, since, max_attempts, limit)).fetchall()
+        return [_event_dict(r) for r in rows]
+
+    def record_delivery(
+        self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None:
+        """Note one delivery attempt (attempts add up; the last error is kept)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
+                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
+                " status = excluded.status, trigger = excluded.trigger,"
+                " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
+                " updated_at = excluded.updated_at",
+                (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
+            )
+
+        self._write_or_raise("record_delivery", write)
+
+    def deliveries(self, event_id: int | None = None) -> list[dict[str, Any]]:
+        where, params = (" WHERE event_id = ?", [event_id]) if event_id is not None else ("", [])
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT event_id, channel, trigger, status, attempts, last_error, updated_at"
+                f" FROM deliveries{where} ORDER BY event_id, channel",
+                params,
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    # --- operations: camera stats and the shadow candidate ----------------------
+
+    def add_camera_stats(self, rows: list[CameraStats]) -> None:
+        """Append per-camera operating statistics (the daemon writes them every minute)."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT INTO camera_stats (camera, at, period_s, online_s, frames, reconnects,"
+                " latency_p50_ms, latency_p99_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (r.camera, r.at, r.period_s, r.online_s, r.frames, r.reconnects, r.latency_p50_ms,
+                     r.latency_p99_ms)
+                    for r in rows
+                ],
+            )  # fmt: skip
+
+        try:
+            self._write_or_raise("add_camera_stats", write)
+        except StoreError as exc:
+            logger.warning("review store: camera statistics not stored: %s", exc)
+
+    def camera_stats(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[dict[str, Any]]:
+        clauses, params = _time_filters("at", since, until)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._reading() as conn:
+            rows = conn.execute(f"SELECT * FROM camera_stats{where} ORDER BY at", params).fetchall()
+        return [dict(r) for r in rows]
+
+    def add_candidate_comparison(
+        self, counts: CandidateCounts, disagreements: list[Disagreement]
+    ) -> None:
+        """Store a period's production-vs-candidate counts and the frames where they disagreed."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            c = counts
+            conn.execute(
+                "INSERT INTO candidate_frames (camera, at, production_version, candidate_version, frames,"
+                " agreements, production_alerts, candidate_alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (c.camera, c.at, c.production_version, c.candidate_version, c.frames, c.agreements,
+                 c.production_alerts, c.candidate_alerts),
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO candidate_disagreements (camera, at, production_label, production_score,"
+                " candidate_label, candidate_score, candidate_version, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(d.camera, d.at, d.production_label, d.production_score, d.candidate_label,
+                  d.candidate_score, d.candidate_version, d.snapshot_jpeg) for d in disagreements],
+            )  # fmt: skip
+
+        try:
+            self._write_or_raise("add_candidate_comparison", write)
+        except StoreError as exc:
+            logger.warning("review store: candidate comparison not stored: %s", exc)
+
+    def candidate_summary(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Per camera and candidate version: frames, agreements, alert counts."""
+        clauses, params = _time_filters("at", since, until)
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT camera, production_version, candidate_version, SUM(frames) AS frames,"
+                " SUM(agreements) AS agreements, SUM(production_alerts) AS production_alerts,"
+                f" SUM(candidate_alerts) AS candidate_alerts FROM candidate_frames{where}"
+                " GROUP BY camera, production_version, candidate_version ORDER BY camera",
+                params,
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def candidate_disagreements(
+        self, camera: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        where, params = (" WHERE camera = ?", [camera]) if camera else ("", [])
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, camera, at, production_label, production_score, candidate_label,"
+                " candidate_score, candidate_version, snapshot IS NOT NULL AS has_snapshot"
+                f" FROM candidate_disagreements{where} ORDER BY at DESC LIMIT ?",
+                [*params, limit],
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def get_disagreement_snapshot(self, row_id: int) -> bytes | None:
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT snapshot FROM candidate_disagreements WHERE id = ?", (row_id,)
+            ).fetchall()
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def schema_version(self) -> int:
         """The highest migration applied to the file."""
         with self._reading() as conn:
@@ -460,7 +853,30 @@ class ReviewStore:
         self._give_up(op, record, jpeg, error or StoreError("store is closed"), attempt)
         return None
 
+    def _write_or_raise(self, op: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a committed transaction with the same retries as events; raise when it gives up.
+
+        For writes a person is waiting on (a mode change, a label) or that are
+        statistics: failing loudly is better than spilling them.
+        """
+        error: Exception | None = None
+        for attempt in range(self._retries + 1):
+            if attempt and self._closing.wait(
+                min(self._backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            ):
+                break
+            try:
+                return self._transaction(fn)
+            except sqlite3.Error as exc:
+                error = exc
+                self._metrics.store_failures.inc()
+                logger.warning("review store: %s attempt %d failed: %s", op, attempt + 1, exc)
+                if not isinstance(exc, sqlite3.OperationalError):
+                    break
+        raise StoreError(f"{op} failed: {error or 'store is closed'}")
+
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+
         with self._write_lock:
             if self._closing.is_set():
                 raise sqlite3.OperationalError("review store is closed")
@@ -512,46 +928,6 @@ class ReviewStore:
             raise StoreUnavailable(f"reading review store {self._path} failed: {exc}") from exc
         finally:
             conn.close()
-
-
-class _SpillJournal:
-    """The JSON-lines file holding writes the database refused, oldest first (no SQL here).
-
-    Callers hold ``lock`` across read → apply → keep, so an append made while a
-    replay runs lands after the lines that replay is working through.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.rejected_path = path.with_name(path.name.removesuffix(".jsonl") + ".rejected.jsonl")
-        self.lock = threading.Lock()
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Add one write; raises OSError when even the spill cannot be written."""
-        line = json.dumps(record, default=str)
-        with self.lock, self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())  # the spill is the last copy of this alert
-
-    def read(self) -> list[str]:
-        if not self.path.exists():
-            return []
-        return [x for x in self.path.read_text("utf-8").splitlines() if x.strip()]
-
-    def keep(self, remaining: list[str]) -> None:
-        """Replace the file with the lines still to replay (none: remove it)."""
-        if not remaining:
-            self.path.unlink(missing_ok=True)
-            return
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(x + "\n" for x in remaining), encoding="utf-8")
-        os.replace(tmp, self.path)  # atomic: a crash leaves the old list or the new one
-
-    def reject(self, line: str) -> None:
-        """Set aside a line that can never apply, for a human to look at."""
-        with self.rejected_path.open("a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
 
 
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
@@ -784,3 +1160,27 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 def _check_jpeg(data: bytes | None) -> None:
     if data is not None and not bytes(data[:2]) == b"\xff\xd8":
         raise ValueError("snapshot_jpeg must be JPEG bytes (starting FF D8)")
+
+
+def _insert_audit(conn: sqlite3.Connection, s: AuditSample) -> int:
+    cur = conn.execute(
+        "INSERT INTO audit_samples (camera, captured_at, reason, model_version, predicted_label,"
+        " alert_score, probs, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (s.camera, float(s.captured_at), s.reason, s.model_version, s.predicted_label,
+         float(s.alert_score), _to_json(s.probs), s.snapshot_jpeg, time.time()),
+    )  # fmt: skip
+    return int(cur.lastrowid or 0)
+
+
+def _time_filters(
+    column: str, since: float | None, until: float | None
+) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append(f"{column} >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append(f"{column} < ?")
+        params.append(until)
+    return clauses, params
