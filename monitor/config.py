@@ -8,16 +8,19 @@ from any working directory.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+HOURS = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 URL_SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http"}
 
@@ -148,6 +151,11 @@ class CameraConfig(Strict):
     snapshot_width: int = Field(640, ge=64, le=4096, description="width of review snapshots")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
+    active_hours: str | None = Field(
+        None,
+        pattern=HOURS,
+        description="HH:MM-HH:MM local time; outside it the camera behaves as shadow",
+    )
 
     @field_validator("source")
     @classmethod
@@ -184,10 +192,129 @@ class StoreConfig(Strict):
     write_retries: int = Field(5, ge=0, le=100)
 
 
+class UserConfig(Strict):
+    """A reviewer who signs in with a password (store only the hash: ``bearwatch hash-password``)."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    password_hash: str = Field(pattern=r"^scrypt\$", description="from `bearwatch hash-password`")
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class TokenConfig(Strict):
+    """An API token (``Authorization: Bearer …``) for scripts; write it as ${ENV_VAR}."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    token: str = Field(min_length=16)
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class AuthConfig(Strict):
+    users: list[UserConfig] = Field(default_factory=list)
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    session_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="signs session cookies; random per start when unset (restarts sign out)",
+    )
+    session_hours: float = Field(12.0, gt=0.0, le=24 * 30)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users or self.tokens)
+
+
 class WebConfig(Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @model_validator(mode="after")
+    def _auth_off_loopback(self) -> WebConfig:
+        if self.enabled and not _is_loopback(self.host) and not self.auth.enabled:
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines: configure web.auth users or "
+                "tokens first, or bind 127.0.0.1"
+            )
+        return self
+
+
+class MqttConfig(Strict):
+    host: str
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = Field(None, description="write it as ${ENV_VAR}")
+    topic_prefix: str = Field("bearwatch", pattern=r"^[A-Za-z0-9_/-]+$")
+    client_id: str = "bearwatch"
+    qos: Literal[0, 1, 2] = 1
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+
+class WebhookConfig(Strict):
+    url: str = Field(pattern=r"^https?://", description="receives a JSON POST per notification")
+    secret: str | None = Field(
+        None, min_length=8, description="HMAC-SHA256 key for X-Bearwatch-Signature"
+    )
+    timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+
+
+class NotificationsConfig(Strict):
+    mqtt: MqttConfig | None = None
+    webhook: WebhookConfig | None = None
+    max_attempts: int = Field(
+        5, ge=1, le=1000, description="per event and channel, then it is marked failed"
+    )
+    retry_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="wait before retrying a failed delivery"
+    )
+
+
+class AuditConfig(Strict):
+    """Frames the model did not alert on, kept for humans to label (to estimate misses)."""
+
+    enabled: bool = True
+    random_rate: float = Field(
+        0.01, ge=0.0, le=1.0, description="share of non-alert frames sampled at random"
+    )
+    low_confidence: float = Field(
+        0.6, ge=0.0, le=1.0, description="sample frames whose top probability is below"
+    )
+    near_threshold_margin: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="sample frames whose alert score is this close below the threshold",
+    )
+    max_per_hour: int = Field(30, ge=0, le=100_000, description="per camera")
+
+
+class CandidateConfig(Strict):
+    """A second model run beside production on the same frames; it never notifies."""
+
+    path: Path
+    threads: int = Field(0, ge=0, le=256)
+    report_every_s: float = Field(60.0, ge=5.0, le=86400.0)
+    max_disagreements_per_hour: int = Field(60, ge=0, le=100_000)
+
+
+class PromotionConfig(Strict):
+    """When the report recommends moving a camera on (shadow → review → active)."""
+
+    min_reviewed: int = Field(
+        30, ge=1, description="reviewed alerts needed before any recommendation"
+    )
+    min_precision_lower: float = Field(
+        0.8, ge=0.0, le=1.0, description="Wilson 95 % lower bound of precision"
+    )
+    min_recall: float = Field(
+        0.9, ge=0.0, le=1.0, description="estimated recall (from audit samples)"
+    )
+    min_audit_labelled: int = Field(
+        50, ge=0, description="labelled audit samples needed to estimate misses"
+    )
+    night_hours: str = Field(
+        "20:00-06:00", pattern=HOURS, description="the report's night, local time"
+    )
 
 
 class SupervisorConfig(Strict):
@@ -207,6 +334,24 @@ class Config(Strict):
     web: WebConfig = Field(default_factory=WebConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)
+    timezone: str = Field(
+        "UTC", description="IANA zone for active hours and the report's day/night"
+    )
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    candidate: CandidateConfig | None = None
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Config:
@@ -216,6 +361,15 @@ class Config(Strict):
                 raise ValueError(f"camera id {cam.id!r} is used twice; ids must be unique")
             seen.add(cam.id)
         return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def source_kind(source: str) -> str:
@@ -354,8 +508,12 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
         c.model_copy(update={"source": str(fix(Path(c.source)))}) if c.kind == "file" else c
         for c in cfg.cameras
     ]
+    candidate = cfg.candidate
+    if candidate is not None:
+        candidate = candidate.model_copy(update={"path": fix(candidate.path)})
     return cfg.model_copy(
         update={
+            "candidate": candidate,
             "cameras": cams,
             "model": cfg.model.model_copy(update={"path": fix(cfg.model.path)}),
             "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),

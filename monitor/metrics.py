@@ -99,6 +99,18 @@ class Metrics:
             ["camera", "signal"],
             registry=r,
         )
+        self.notifications = Counter(
+            "bearwatch_notifications_total",
+            "Notification attempts by channel and result (sent, failed)",
+            ["channel", "result"],
+            registry=r,
+        )
+        self.audit_samples = Counter(
+            "bearwatch_audit_samples_total",
+            "Non-alert frames kept for labelling",
+            ["camera", "reason"],
+            registry=r,
+        )
         self.batch_errors = Counter(
             "bearwatch_batch_errors_total",
             "Inference batches that failed and were skipped",
