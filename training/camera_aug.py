@@ -11,6 +11,8 @@ a random subset of the batch so one batch mixes clean and degraded frames.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F  # noqa: N812 - the conventional name
 from fastai.vision.all import RandTransform, TensorImage
@@ -71,11 +73,12 @@ class CameraBlur(CameraTransform):
     """Out-of-focus or motion blur: a Gaussian whose sigma scales with the image size."""
 
     def degrade(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.shape[-1] / 128
+        # Never below half the 128 px strength: tiny inputs still need a visible blur.
+        scale = max(0.5, x.shape[-1] / 128)
         out = torch.empty_like(x)
         for i in range(len(x)):
             sigma = float(torch.empty(1).uniform_(0.6, 2.0)) * scale
-            kernel = 2 * int(3 * sigma) + 1
+            kernel = 2 * math.ceil(3 * sigma) + 1
             out[i] = gaussian_blur(x[i : i + 1], [kernel, kernel], [sigma, sigma])[0]
         return out
 

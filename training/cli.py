@@ -124,6 +124,7 @@ def _add_int8_tuning(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bench-threads", type=int, help="ONNX Runtime threads for it (default 0: all cores)"
     )
+    p.add_argument("--bench-seconds", type=float, help="seconds each model is timed (default 3)")
 
 
 def _add_quantize_arguments(p: argparse.ArgumentParser) -> None:
@@ -195,7 +196,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = (
         "data out arch epochs freeze_epochs lr size min_scale valid_pct seed batch_size workers aug_mult "
         "camera_aug camera_aug_p weights pretrained int8 calib_images quant_format bench_batch "
-        "bench_threads parity_max parity_tol top_k clean_k model_version overwrite"
+        "bench_threads bench_seconds parity_max parity_tol top_k clean_k model_version overwrite"
     ).split()
     return {name: getattr(args, name) for name in names}
 

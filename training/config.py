@@ -62,6 +62,7 @@ class TrainConfig:
         quant_format: ``qdq`` or ``qoperator``.
         bench_batch: batch size for the FP32/INT8 throughput measurement.
         bench_threads: ONNX Runtime intra-op threads for it (0: one per core).
+        bench_seconds: how long each model is timed.
         model_version: version string recorded in the model; ``None``: run name + UTC time.
         overwrite: replace an existing run folder at ``out`` once the new run succeeds.
     """
@@ -95,6 +96,7 @@ class TrainConfig:
     quant_format: str = "qdq"
     bench_batch: int = 16
     bench_threads: int = 0
+    bench_seconds: float = 3.0
     model_version: str | None = None
     overwrite: bool = False
 
@@ -146,6 +148,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "calib_images": (1, 100000),
     "bench_batch": (1, 1024),
     "bench_threads": (0, 1024),
+    "bench_seconds": (0.1, 600.0),
 }
 
 

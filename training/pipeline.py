@@ -83,7 +83,7 @@ def _run_stages(cfg: TrainConfig, scan: ImageScan, state: Any, run_dir: Path, na
     onnx_path = export_artifacts(learn, meta, run_dir)
     _verify_parity(learn, onnx_path, valid_files, cfg, run_dir)
     if cfg.int8:
-        from training.quantize import quantize_and_compare
+        from training.quantize import Bench, quantize_and_compare
 
         quantize_and_compare(
             onnx_path,
@@ -91,8 +91,7 @@ def _run_stages(cfg: TrainConfig, scan: ImageScan, state: Any, run_dir: Path, na
             valid_files,
             fmt=cfg.quant_format,
             calib_images=cfg.calib_images,
-            bench_batch=cfg.bench_batch,
-            bench_threads=cfg.bench_threads,
+            bench=Bench(cfg.bench_batch, cfg.bench_threads, cfg.bench_seconds),
             seed=cfg.seed,
         )
     write_readme(run_dir, name)

@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,15 @@ logger = logging.getLogger(__name__)
 INT8_ONNX = "model.int8.onnx"
 INT8_JSON = "int8.json"
 _FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    """How throughput is measured: batch size, intra-op threads (0: one per core), seconds per model."""
+
+    batch: int = 16
+    threads: int = 0
+    seconds: float = 3.0
 
 
 class QuantizeError(TrainingError):
@@ -154,12 +164,17 @@ def throughput(model: Path, batch: int, threads: int, min_seconds: float = 3.0) 
 
 
 def compare_models(
-    fp32: Path, int8: Path, files: Sequence[Path], targets: Sequence[int], batch: int, threads: int
+    fp32: Path,
+    int8: Path,
+    files: Sequence[Path],
+    targets: Sequence[int],
+    bench: Bench,
 ) -> dict[str, Any]:
     """Accuracy, agreement and throughput of the FP32 and INT8 models side by side."""
     acc32, p32 = evaluate(fp32, files, targets)
     acc8, p8 = evaluate(int8, files, targets)
-    ips32, ips8 = throughput(fp32, batch, threads), throughput(int8, batch, threads)
+    ips32 = throughput(fp32, bench.batch, bench.threads, bench.seconds)
+    ips8 = throughput(int8, bench.batch, bench.threads, bench.seconds)
     return {
         "n_valid": len(files),
         "fp32": {
@@ -178,8 +193,9 @@ def compare_models(
         "speedup": ips8 / ips32,
         "top1_agreement": float(np.mean(p32.argmax(axis=1) == p8.argmax(axis=1))),
         "max_abs_diff": float(np.abs(p32 - p8).max()),
-        "batch": batch,
-        "threads": threads or os.cpu_count(),
+        "batch": bench.batch,
+        "threads": bench.threads or os.cpu_count(),
+        "seconds_per_model": bench.seconds,
         "goals": {"max_accuracy_drop_points": 1.0, "min_speedup": 2.0},
     }
 
@@ -230,8 +246,7 @@ def quantize_and_compare(
     valid_files: Sequence[Path],
     fmt: str,
     calib_images: int,
-    bench_batch: int,
-    bench_threads: int,
+    bench: Bench,
     seed: int,
     out: Path | None = None,
 ) -> dict[str, Any]:
@@ -255,9 +270,7 @@ def quantize_and_compare(
     finally:
         root.removeFilter(drop)
     labels = OnnxClassifier(fp32).labels
-    report = compare_models(
-        fp32, out, valid_files, labelled(valid_files, labels), bench_batch, bench_threads
-    )
+    report = compare_models(fp32, out, valid_files, labelled(valid_files, labels), bench)
     report.update(format=fmt, per_channel=True, n_calibration=len(calib))
     (out.parent / INT8_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(format_table(report), flush=True)
@@ -318,8 +331,7 @@ def quantize_command(args: Any) -> dict[str, Any]:
         valid,
         fmt=args.quant_format or "qdq",
         calib_images=args.calib_images or 200,
-        bench_batch=args.bench_batch or 16,
-        bench_threads=args.bench_threads or 0,
+        bench=Bench(args.bench_batch or 16, args.bench_threads or 0, args.bench_seconds or 3.0),
         seed=args.seed,
         out=args.out,
     )
