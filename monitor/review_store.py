@@ -141,7 +141,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             """CREATE TABLE IF NOT EXISTS camera_stats (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, at REAL NOT NULL,
                 period_s REAL NOT NULL, online_s REAL NOT NULL, frames INTEGER NOT NULL,
-                reconnects INTEGER NOT NULL, latency_p50_ms REAL, latency_p99_ms REAL)""",
+                reconnects INTEGER NOT NULL, latency_p50_ms REAL, latency_p99_ms REAL,
+                audit TEXT NOT NULL DEFAULT '{}')""",
             "CREATE INDEX IF NOT EXISTS camera_stats_time ON camera_stats (camera, at)",
             """CREATE TABLE IF NOT EXISTS candidate_frames (
                 id INTEGER PRIMARY KEY AUTOINCREMENT, camera TEXT NOT NULL, at REAL NOT NULL,
@@ -240,6 +241,8 @@ class CameraStats:
     reconnects: int
     latency_p50_ms: float | None
     latency_p99_ms: float | None
+    # Audit-sampling counts for the period: {"population": {stratum: n}, "sampled": {stratum: n}}.
+    audit: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -688,12 +691,13 @@ class ReviewStore:
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT INTO camera_stats (camera, at, period_s, online_s, frames, reconnects,"
-                " latency_p50_ms, latency_p99_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_p50_ms, latency_p99_ms, audit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r.camera, r.at, r.period_s, r.online_s, r.frames, r.reconnects, r.latency_p50_ms,
-                     r.latency_p99_ms)
+                     r.latency_p99_ms, json.dumps({k: dict(v) for k, v in r.audit.items()}))
                     for r in rows
                 ],
+
             )  # fmt: skip
 
         try:
@@ -708,7 +712,7 @@ class ReviewStore:
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         with self._reading() as conn:
             rows = conn.execute(f"SELECT * FROM camera_stats{where} ORDER BY at", params).fetchall()
-        return [dict(r) for r in rows]
+        return [{**dict(r), "audit": json.loads(r["audit"])} for r in rows]
 
     def add_candidate_comparison(
         self, counts: CandidateCounts, disagreements: list[Disagreement]
