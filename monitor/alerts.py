@@ -20,16 +20,31 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from monitor.audit import AuditSampler
+from monitor.camera_stats import StatsRecorder
+from monitor.candidate import CandidateTracker
 from monitor.config import CameraConfig
 from monitor.decisions import DecisionEvent, DecisionPolicy
 from monitor.drift import DriftChange, DriftMonitor
 from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
-from monitor.review_store import NewEvent, ReviewStore
+from monitor.review_store import AuditSample, NewEvent, ReviewStore
+from monitor.rollout import ModeBook
 
 logger = logging.getLogger(__name__)
 
 Observer = Callable[[DecisionEvent, int | None], None]
+
+
+@dataclass(slots=True)
+class AlertExtras:
+    """Optional companions of the alert stage, each None when not configured."""
+
+    drift: DriftMonitor | None = None
+    modes: ModeBook | None = None
+    audit: AuditSampler | None = None
+    candidate: CandidateTracker | None = None
+    stats: StatsRecorder | None = None
 
 
 @dataclass(slots=True)
@@ -56,7 +71,8 @@ class AlertStage:
         metrics: processed-frame, latency and event counters.
         snapshot_quality: JPEG quality of snapshots.
         clock: monotonic clock for latency.
-        drift: the drift monitor, or None when the model has no reference statistics.
+        extras: drift monitor, rollout modes, audit sampler, shadow candidate and
+            statistics recorder — each optional.
     """
 
     def __init__(
@@ -68,13 +84,20 @@ class AlertStage:
         metrics: Metrics,
         snapshot_quality: int = 85,
         clock: Callable[[], float] = time.monotonic,
-        drift: DriftMonitor | None = None,
+        extras: AlertExtras | None = None,
     ) -> None:
-        self.drift = drift
+        extras = extras or AlertExtras()
+        self.drift, self.audit, self.candidate, self.stats = (
+            extras.drift,
+            extras.audit,
+            extras.candidate,
+            extras.stats,
+        )
+        self.mode_book = extras.modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
+
         self._positive: dict[str, bool] = {}
         self._decided_seq: dict[str, int] = {}
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
-        self.modes: dict[str, str] = {c.id: c.mode for c in cameras}
         self.labels, self.model_version, self.store, self.metrics = (
             tuple(labels),
             model_version,
@@ -123,6 +146,7 @@ class AlertStage:
 
     def _run(self) -> None:
         while True:
+            self._periodic()
             try:
                 batch = self._queue.get(timeout=0.1)
             except queue.Empty:
@@ -138,6 +162,25 @@ class AlertStage:
             finally:
                 self._queue.task_done()
         self._close_open_events()
+        self._flush_periodic(force=True)
+
+    def _periodic(self) -> None:
+        """Once a loop: sample camera statuses; write due statistics and candidate comparisons."""
+        try:
+            if self.stats is not None:
+                self.stats.tick(self.clock())
+            self._flush_periodic(force=False)
+        except Exception:
+            logger.exception("writing periodic statistics failed")
+
+    def _flush_periodic(self, force: bool) -> None:
+        now, wall = self.clock(), time.time()
+        if self.stats is not None and (force or self.stats.due(now)):
+            self.store.add_camera_stats(self.stats.rows(now, wall))
+        if self.candidate is not None:
+            at = max(self.last_captured_at.values(), default=wall)
+            for counts, disagreements in self.candidate.flush(at, force=force):
+                self.store.add_candidate_comparison(counts, disagreements)
 
     def _decide(self, pred: Prediction) -> None:
         frame = pred.frame
@@ -169,6 +212,48 @@ class AlertStage:
             bool(policy.active_labels) or alert_score >= policy.cfg.release
         )
         self._decided_seq[frame.camera] = frame.seq
+        if self.stats is not None:
+            self.stats.decided(frame.camera, now - frame.captured_mono)
+        if self.audit is not None:
+            self._maybe_audit(pred, policy, alert_score)
+        if self.candidate is not None and pred.candidate_probs is not None:
+            self.candidate.observe(
+                frame.camera,
+                frame.captured_at,
+                pred.probs,
+                pred.candidate_probs,
+                lambda: self._jpeg(frame.snapshot),
+            )
+
+    def _maybe_audit(self, pred: Prediction, policy: DecisionPolicy, alert_score: float) -> None:
+        assert self.audit is not None
+        frame = pred.frame
+        top = int(np.argmax(pred.probs))
+        stratum = self.audit.choose(
+            frame.camera,
+            frame.captured_at,
+            float(pred.probs[top]),
+            alert_score,
+            policy.cfg.threshold,
+            in_event=bool(policy.active_labels),
+        )
+        if stratum is None:
+            return
+        self.metrics.audit_samples.labels(camera=frame.camera, reason=stratum).inc()
+        self.store.add_audit_sample(
+            AuditSample(
+                camera=frame.camera,
+                captured_at=frame.captured_at,
+                reason=stratum,
+                model_version=self.model_version,
+                predicted_label=self.labels[top],
+                alert_score=alert_score,
+                probs={
+                    lbl: round(float(p), 4) for lbl, p in zip(self.labels, pred.probs, strict=True)
+                },
+                snapshot_jpeg=self._jpeg(frame.snapshot),
+            )
+        )
 
     def _close_open_events(self) -> None:
         for cam, policy in self.policies.items():
@@ -209,7 +294,7 @@ class AlertStage:
             end_at=ev.end_at,
             peak_score=ev.peak_score,
             model_version=self.model_version,
-            mode=self.modes.get(ev.camera, "shadow"),
+            mode=self.mode_book.effective(ev.camera, ev.start_at),
             snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
             drift_flags=self._drift_flags(ev.camera),
             ood_score=ood,
@@ -241,7 +326,7 @@ class AlertStage:
                 end_at=change.at,
                 peak_score=max(change.statistics.values(), default=0.0),
                 model_version=self.model_version,
-                mode=self.modes.get(change.camera, "shadow"),
+                mode=self.mode_book.effective(change.camera, change.at),
                 snapshot_jpeg=self._jpeg(frame.snapshot),
                 drift_flags=change.flags,
                 details={

@@ -70,6 +70,7 @@ class InferenceWorker:
         metrics: counters for batches, drops and inference time.
         sink: receives each batch's predictions (the alert stage's queue).
         clock: monotonic clock (injectable for tests).
+        candidate: a shadow candidate model run on the same batches (never notifies).
     """
 
     def __init__(
@@ -80,7 +81,9 @@ class InferenceWorker:
         metrics: Metrics,
         sink: PredictionSink,
         clock: Callable[[], float] = time.monotonic,
+        candidate: Classifier | None = None,
     ) -> None:
+        self.candidate = candidate
         self.hub, self.classifier, self.cfg, self.metrics, self.sink = (
             hub,
             classifier,
@@ -201,9 +204,26 @@ class InferenceWorker:
         self.metrics.batch_size.observe(len(frames))
         self.last_inference_mono = done = self.clock()
         self.batches += 1
+        cand = self._run_candidate(batch)
         self.sink(
             [
-                Prediction(frame=f, probs=p, decided_mono=done)
-                for f, p in zip(frames, probs, strict=True)
+                Prediction(
+                    frame=f,
+                    probs=p,
+                    decided_mono=done,
+                    candidate_probs=None if cand is None else cand[i],
+                )
+                for i, (f, p) in enumerate(zip(frames, probs, strict=True))
             ]
         )
+
+    def _run_candidate(self, batch: np.ndarray) -> np.ndarray | None:
+        if self.candidate is None:
+            return None
+        try:
+            return self.candidate.predict(batch)
+        except Exception:
+            # The candidate is on trial: its failure must never cost production a frame.
+            logger.exception("the shadow candidate failed on a batch of %d frames", len(batch))
+            self.metrics.batch_errors.inc()
+            return None

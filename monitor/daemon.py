@@ -111,7 +111,8 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
-    except ValueError as exc:
+    except (ValueError, ModelError) as exc:
+
         logger.error("refusing to start: %s", exc)
         store.close()
         return EXIT_CONFIG

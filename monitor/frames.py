@@ -46,6 +46,7 @@ class Prediction:
     frame: Frame
     probs: np.ndarray  # float32 (C,)
     decided_mono: float
+    candidate_probs: np.ndarray | None = None  # the shadow candidate's output, when one runs
 
 
 DROP_REASONS = ("superseded", "stale", "no_motion", "error", "shutdown")

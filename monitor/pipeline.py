@@ -13,18 +13,24 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.alerts import AlertStage
+from monitor.alerts import AlertExtras, AlertStage
+from monitor.audit import AuditSampler
 from monitor.batcher import InferenceWorker
+from monitor.camera_stats import StatsRecorder
+from monitor.candidate import CandidateTracker
 from monitor.capture import CaptureWorker
-from monitor.config import Config
+from monitor.config import CameraConfig, Config
 from monitor.drift import DriftMonitor, DriftSettings
 from monitor.frame_hub import FrameHub
 from monitor.frames import Frame
 from monitor.inference import OnnxClassifier
 from monitor.metrics import Metrics
 from monitor.review_store import ReviewStore
+from monitor.rollout import ModeBook
 
 logger = logging.getLogger(__name__)
+
+STATS_PERIOD_S = 60.0  # how often per-camera operating statistics go to the store
 
 
 class Pipeline:
@@ -48,6 +54,25 @@ class Pipeline:
         self.hub = FrameHub(on_drop=self._count_drop)
         meta = classifier.meta
         cameras = [c for c in cfg.cameras if c.enabled]
+        self.modes = ModeBook(
+            {c.id: (c.mode, c.active_hours) for c in cameras}, cfg.timezone, load=store.camera_modes
+        )
+        self.candidate = self._load_candidate()
+        self.captures: dict[str, CaptureWorker] = {}
+        sampler = AuditSampler(cfg.audit) if cfg.audit.enabled else None
+        extras = AlertExtras(
+            drift=self._drift_monitor(),
+            modes=self.modes,
+            audit=sampler,
+            candidate=self._candidate_tracker(cameras),
+            stats=StatsRecorder(
+                [c.id for c in cameras],
+                metrics,
+                lambda: {cid: w.status for cid, w in self.captures.items()},
+                STATS_PERIOD_S,
+                sampler,
+            ),
+        )
         self.alerts = AlertStage(
             cameras,
             meta.labels,
@@ -56,11 +81,45 @@ class Pipeline:
             metrics,
             cfg.store.snapshot_quality,
             clock=clock,
-            drift=self._drift_monitor(),
+            extras=extras,
         )
         self.inference = self._new_inference()
         self.captures = {c.id: self._new_capture(c.id) for c in cameras}
         self.started_mono: float | None = None
+
+    def _load_candidate(self) -> OnnxClassifier | None:
+        """The shadow candidate model, if configured (a broken one refuses the start, like production)."""
+        cc = self.cfg.candidate
+        if cc is None:
+            return None
+        candidate = OnnxClassifier(
+            cc.path, self.cfg.model.providers, cc.threads, self.cfg.batching.max_batch
+        )
+        if candidate.input_hw != self.classifier.input_hw or (
+            candidate.meta.resize_method != self.classifier.meta.resize_method
+        ):
+            raise ValueError(
+                f"candidate {cc.path} takes {candidate.input_hw} ({candidate.meta.resize_method}) but production "
+                f"takes {self.classifier.input_hw} ({self.classifier.meta.resize_method}); they must see the same frames"
+            )
+        logger.info(
+            "shadow candidate %s runs beside %s",
+            candidate.meta.model_version,
+            self.classifier.meta.model_version,
+        )
+        return candidate
+
+    def _candidate_tracker(self, cameras: list[CameraConfig]) -> CandidateTracker | None:
+        if self.candidate is None or self.cfg.candidate is None:
+            return None
+        return CandidateTracker(
+            self.classifier.labels,
+            self.candidate.labels,
+            {c.id: (c.decision.alert_labels, c.decision.threshold) for c in cameras},
+            (self.classifier.meta.model_version, self.candidate.meta.model_version),
+            self.cfg.candidate.report_every_s,
+            self.cfg.candidate.max_disagreements_per_hour,
+        )
 
     def _drift_monitor(self) -> DriftMonitor | None:
         meta, dc = self.classifier.meta, self.cfg.drift
@@ -90,6 +149,7 @@ class Pipeline:
             self.metrics,
             self.alerts.submit,
             clock=self.clock,
+            candidate=self.candidate,
         )
         worker.calibrate(tuple(sorted({1, self.cfg.batching.max_batch})), self.classifier.input_hw)
         return worker
