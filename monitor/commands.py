@@ -79,7 +79,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
-                             decision=decision, motion_gate=gate)  # fmt: skip
+                             decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except (ModelError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
@@ -147,7 +147,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")
     p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
+    p.add_argument(
+        "--candidate", type=Path, help="a shadow candidate model to compare with --model"
+    )
     p.add_argument("--motion-gate", action="store_true", help="skip inference on static frames")
+
     p.add_argument(
         "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"
     )

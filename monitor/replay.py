@@ -16,6 +16,7 @@ import numpy as np
 from monitor.config import (
     BatchingConfig,
     CameraConfig,
+    CandidateConfig,
     Config,
     DecisionConfig,
     DriftConfig,
@@ -43,6 +44,7 @@ class ReplayOptions:
     decision: DecisionConfig = DecisionConfig()
     motion_gate: MotionGateConfig = MotionGateConfig()
     drift: DriftConfig = DriftConfig()
+    candidate: Path | None = None
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -76,6 +78,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
         store=StoreConfig(path=store),
         web=WebConfig(enabled=False),
         drift=opts.drift,
+        candidate=None if opts.candidate is None else CandidateConfig(path=opts.candidate),
     )
 
 
@@ -152,4 +155,8 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
         "model_version": pipeline.classifier.meta.model_version,
         "cameras": {cid: w.status for cid, w in pipeline.captures.items()},
         "drift": {cid: pipeline.health()["cameras"][cid]["drift"] for cid in pipeline.captures},
+        "audit_samples": {
+            k: int(v)
+            for k, v in metrics.counter_totals("bearwatch_audit_samples", by="reason").items()
+        },
     }
