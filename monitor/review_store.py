@@ -933,6 +933,108 @@ class ReviewStore:
         finally:
             conn.close()
 
+    # --- review page queries ---
+
+    def event_cameras(self) -> list[str]:
+        """Every camera that has events, sorted.
+
+        A loose index scan (one index probe per distinct camera, portable SQL)
+        instead of ``SELECT DISTINCT``, which would read every event row.
+        """
+        sql = (
+            "WITH RECURSIVE c(camera) AS (SELECT MIN(camera) FROM events UNION ALL"
+            " SELECT (SELECT MIN(camera) FROM events WHERE camera > c.camera) FROM c"
+            " WHERE c.camera IS NOT NULL) SELECT camera FROM c WHERE camera IS NOT NULL"
+        )
+        with self._reading() as conn:
+            return [str(r[0]) for r in conn.execute(sql).fetchall()]
+
+    def seen_labels(self) -> list[str]:
+        """The model's labels as seen in the store: alert events' labels and the newest audit sample's classes."""
+        sql = (
+            "WITH RECURSIVE l(label) AS ("
+            "SELECT MIN(label) FROM events WHERE kind = 'alert' UNION ALL"
+            " SELECT (SELECT MIN(label) FROM events WHERE label > l.label AND kind = 'alert')"
+            " FROM l WHERE l.label IS NOT NULL) SELECT label FROM l WHERE label IS NOT NULL"
+        )
+        with self._reading() as conn:
+            labels = {str(r[0]) for r in conn.execute(sql).fetchall()}
+            newest = conn.execute(
+                "SELECT probs FROM audit_samples ORDER BY id DESC LIMIT 1"
+            ).fetchall()
+        if newest:
+            labels.update(str(k) for k in json.loads(newest[0][0]))
+        return sorted(labels)
+
+    # --- report queries ---
+
+    def disagreements_between(
+        self,
+        camera: str,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 12,
+    ) -> list[dict[str, Any]]:
+        """One camera's production-vs-candidate disagreements in [since, until), newest first.
+
+        Like ``candidate_disagreements`` but bounded in time, so a report over
+        last month does not show this morning's frames.
+        """
+        clauses, params = _time_filters("at", since, until)
+        where = " AND ".join(["camera = ?", *clauses])
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT id, camera, at, production_label, production_score, candidate_label,"
+                " candidate_score, candidate_version, snapshot IS NOT NULL AS has_snapshot"
+                f" FROM candidate_disagreements WHERE {where} ORDER BY at DESC, id DESC LIMIT ?",
+                [camera, *params, max(1, limit)],
+            ).fetchall()
+        return [{**dict(r), "has_snapshot": bool(r["has_snapshot"])} for r in rows]
+
+    # --- notifier queries ---
+
+    def due_notifications(
+        self,
+        channel: str,
+        *,
+        since: float,
+        max_attempts: int,
+        retry_before: float,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
+
+        Gated like ``pending_notifications`` by the mode recorded on the event
+        (``active``, or ``review`` once confirmed; never ``shadow``), with two
+        differences: a failed delivery comes back only once its last attempt is
+        older than ``retry_before`` (so events waiting out a retry cannot fill
+        ``limit`` and starve new ones), and a review-mode event counts from its
+        verdict, so one raised before a restart and confirmed after it (perhaps
+        on the standalone review page) is still sent.
+
+        Args:
+            channel: ``mqtt`` or ``webhook``.
+            since: UTC epoch; active events created, or review events confirmed, before it are skipped.
+            max_attempts: a delivery that failed this many times is not tried again.
+            retry_before: UTC epoch; a failed delivery last tried after it waits.
+            limit: at most this many events.
+        """
+        sql = (
+            "SELECT COALESCE(d.attempts, 0) AS attempts, "
+            + _SELECT_EVENTS.removeprefix("SELECT ")
+            + " LEFT JOIN deliveries d ON d.event_id = e.id AND d.channel = ?"
+            " WHERE e.kind = 'alert'"
+            " AND ((e.mode = 'active' AND e.created_at >= ?)"
+            " OR (e.mode = 'review' AND e.review_status = 'confirmed'"
+            " AND COALESCE(e.reviewed_at, e.created_at) >= ?))"
+            " AND (d.id IS NULL OR (d.status = 'failed' AND d.attempts < ? AND d.updated_at <= ?))"
+            " ORDER BY e.id LIMIT ?"
+        )
+        params = (channel, since, since, max_attempts, retry_before, limit)
+        with self._reading() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_event_dict(r) for r in rows]
+
 
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
     """Bring a database up to ``upto`` (default: the latest) in one transaction.
