@@ -215,7 +215,7 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
 
 
 def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: int, frames: int,
-              budget_ms: float, fastai_images: int) -> dict[str, Any]:  # fmt: skip
+              budget_ms: float, fastai_images: int, gate_minutes: float = 2.0) -> dict[str, Any]:  # fmt: skip
     """Everything ``bearwatch bench`` reports, in one dict."""
     clf = OnnxClassifier(model, "cpu", threads, warmup_batch=batch)
     raw = raw_ort_rate(clf, batch, seconds)
@@ -227,7 +227,8 @@ def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: in
     # Twice what the model alone can do: frames arrive pre-decoded, so the
     # inference worker is the bottleneck being overloaded.
     overload = overload_run(clf, batch, threads, 2.0 * raw, budget_ms, seconds)
-    gate = motion_gate_cpu(clf, threads)
+    gate = motion_gate_cpu(clf, threads, minutes=gate_minutes)
+
     return {
         "model": str(model),
         "model_version": clf.meta.model_version,

@@ -108,7 +108,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
-                           args.budget_ms, args.fastai_images)  # fmt: skip
+                           args.budget_ms, args.fastai_images, args.gate_minutes)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -175,4 +175,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--budget-ms", type=float, default=500.0, help="latency budget of the overload run"
     )
     p.add_argument("--fastai-images", type=int, default=30, help="images for the learn.predict run")
+    p.add_argument(
+        "--gate-minutes", type=float, default=2.0, help="static video for the motion-gate CPU run"
+    )
+
     p.set_defaults(func=cmd_bench)
