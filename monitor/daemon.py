@@ -18,9 +18,11 @@ from collections import deque
 from collections.abc import Callable
 
 from monitor.config import Config, SupervisorConfig
+from monitor.decisions import DecisionEvent
 from monitor.inference import OnnxClassifier
 from monitor.metrics import Metrics
 from monitor.model_meta import ModelError
+from monitor.notifiers import NotificationService
 from monitor.pipeline import Pipeline
 from monitor.review_store import ReviewStore
 from monitor.sdnotify import Notifier, watchdog_interval_s
@@ -130,16 +132,45 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
             store.close()
             return EXIT_CONFIG
         logger.info("web listening on http://%s:%d", cfg.web.host, web.port)
+    notifications = _notifications(cfg, store, metrics, pipeline)
     pipeline.start()
+    if notifications.enabled:
+        notifications.start()
     code = _main_loop(cfg, pipeline, stop, notifier)
     notifier.send(STOPPING=1, STATUS="stopping")
     stuck = pipeline.stop(cfg.supervisor.drain_timeout_s)
+    # After the pipeline (its last alerts are stored, its cameras say offline),
+    # before the store closes (every attempt is recorded there).
+    notifications.stop()
+    if not notifications.join(timeout=cfg.supervisor.drain_timeout_s):
+        logger.warning("thread notify did not stop within %.1f s", cfg.supervisor.drain_timeout_s)
+        stuck.append("notify")
     if web is not None:
         web.stop(cfg.supervisor.drain_timeout_s)
     store.close()
     notifier.close()
     logger.info("stopped%s", f" (threads still alive: {', '.join(stuck)})" if stuck else "")
     return code
+
+
+def _notifications(
+    cfg: Config, store: ReviewStore, metrics: Metrics, pipeline: Pipeline
+) -> NotificationService:
+    """The notify thread (MQTT, webhook), woken as soon as the alert stage has stored a new alert."""
+    service = NotificationService(
+        cfg.notifications,
+        store,
+        metrics,
+        camera_status=lambda: {cam: w.status for cam, w in pipeline.captures.items()},
+        started_at=time.time(),
+    )
+
+    def wake_on_start(ev: DecisionEvent, event_id: int | None) -> None:
+        if ev.kind == "start":  # updates and ends are not notified: no need to look
+            service.wake()
+
+    pipeline.alerts.observers.append(wake_on_start)
+    return service
 
 
 def _main_loop(cfg: Config, pipeline: Pipeline, stop: threading.Event, notifier: Notifier) -> int:
