@@ -1,0 +1,252 @@
+// bearwatch review pages: keyboard-first verdicts and JSON form posts. No framework, no build step.
+"use strict";
+
+(function () {
+  const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || "";
+  const root = document.body.dataset.root || "";
+
+  // Every state change goes through here: JSON body, CSRF header, error text from the server.
+  async function post(path, body) {
+    const res = await fetch(root + path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body || {}),
+    });
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+      const detail = data && (data.details ? data.details.join("; ") : data.error);
+      throw new Error(detail || res.status + " " + res.statusText);
+    }
+    return data;
+  }
+
+  function say(el, text, isError) {
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("error", Boolean(isError));
+  }
+
+  // <form data-api="/api/..."> posts its fields as JSON; empty fields are sent as null.
+  document.querySelectorAll("form[data-api]").forEach(function (form) {
+    form.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const out = form.querySelector(".say");
+      const labels = form.querySelector("button[name=label]");
+      if (labels && !(ev.submitter && ev.submitter.name === "label")) {
+        say(out, "pick a label");  // Enter in the note field must not pick the first label
+        return;
+      }
+      const body = {};
+      new FormData(form, ev.submitter).forEach(function (v, k) { body[k] = v === "" ? null : v; });
+      say(out, "saving…");
+      try {
+        await post(form.dataset.api, body);
+        if (form.dataset.keep) {
+          form.querySelectorAll("button[name=label]").forEach(function (b) {
+            b.classList.toggle("on", b.value === body.label);
+          });
+          form.closest("li").classList.add("reviewed");
+          say(out, "labelled " + body.label);
+        } else {
+          window.location.reload();
+        }
+      } catch (e) {
+        say(out, e.message, true);
+      }
+    });
+  });
+
+  if (document.body.dataset.page === "queue") queue();
+
+  function queue() {
+    const items = Array.from(document.querySelectorAll("#queue > li.ev"));
+    const bar = document.getElementById("bar");
+    const out = document.getElementById("say");
+    const note = document.getElementById("note");
+    const relabel = document.getElementById("relabel");
+    const help = document.getElementById("help");
+    const reasonButtons = Array.from(bar.querySelectorAll("button[data-reason]"));
+    let idx = Math.max(0, items.findIndex(function (li) { return li.dataset.status === "pending"; }));
+    let reason = null;   // chosen reason code
+    let waiting = null;  // a verdict that still needs a reason or a label
+    let busy = false;
+    const given = [];    // ids given a verdict from this page, newest last: z walks back through them
+
+    function select(i, quiet) {
+      if (!items.length) return;
+      idx = Math.min(Math.max(i, 0), items.length - 1);
+      items.forEach(function (li, j) { li.classList.toggle("sel", j === idx); });
+      if (!quiet) items[idx].scrollIntoView({ block: "nearest" });
+      const details = items[idx].querySelector("details.history");
+      if (details.open) loadHistory(items[idx]);
+    }
+
+    function pickReason(code) {
+      reason = reason === code && !waiting ? null : code;
+      reasonButtons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.reason === reason)); });
+      if (waiting && reason) submit(waiting);
+    }
+
+    function reset() {
+      waiting = null;
+      bar.classList.remove("ask");
+      reason = null;
+      reasonButtons.forEach(function (b) { b.setAttribute("aria-pressed", "false"); });
+      note.value = "";
+      relabel.value = "";
+    }
+
+    function show(li, data) {
+      const ev = data.event;
+      li.dataset.status = ev.review_status;
+      li.classList.toggle("reviewed", ev.review_status !== "pending");
+      const badge = li.querySelector(".badge.status");
+      badge.className = "badge status " + ev.review_status;
+      badge.textContent = ev.review_status;
+      let line = "";
+      if (ev.reviewer) {
+        line = ev.review_status + (ev.relabel ? " → " + ev.relabel : "") + " by " + ev.reviewer +
+          (ev.reason_code ? " · " + ev.reason_code : "");
+      }
+      li.querySelector(".verdict-line").textContent = line;
+      if (data.history) fillHistory(li, data.history);
+    }
+
+    function fillHistory(li, rows) {
+      const list = li.querySelector("ol.hist");
+      list.replaceChildren();
+      rows.forEach(function (h) {
+        const item = document.createElement("li");
+        const what = document.createElement("b");
+        what.textContent = h.status + (h.relabel ? " → " + h.relabel : "");
+        item.append(what, " by " + h.reviewer + ", " + h.reviewed_at.slice(0, 19).replace("T", " ") + " UTC" +
+          (h.reason_code ? " · " + h.reason_code : "") + (h.note ? " — " + h.note : ""));
+        list.append(item);
+      });
+      if (!rows.length) list.textContent = "No verdicts yet.";
+    }
+
+    async function loadHistory(li) {
+      try {
+        const res = await fetch(root + "/api/events/" + li.dataset.id + "/history", { credentials: "same-origin" });
+        if (res.ok) fillHistory(li, (await res.json()).history);
+      } catch (e) { /* the list just stays as it was */ }
+    }
+
+    async function submit(status) {
+      const li = items[idx];
+      if (!li || busy) return;
+      const label = relabel.value.trim();
+      if (status === "relabelled" && !label) {
+        waiting = status;
+        say(out, "Relabel: type the new label, then Enter");
+        relabel.focus();
+        return;
+      }
+      if (status !== "confirmed" && !reason) {
+        waiting = status;
+        bar.classList.add("ask");
+        say(out, status + ": pick a reason — press 1–" + reasonButtons.length + " (Esc cancels)");
+        return;
+      }
+      const body = { status: status, reason_code: reason, note: note.value.trim() || null,
+        relabel: status === "relabelled" ? label : null };
+      busy = true;
+      try {
+        show(li, await post("/api/events/" + li.dataset.id + "/verdict", body));
+        given.push(li.dataset.id);
+        say(out, "#" + li.dataset.id + " " + status + (reason ? " · " + reason : "") + (body.relabel ? " → " + body.relabel : ""));
+        reset();
+        if (idx < items.length - 1) select(idx + 1);
+      } catch (e) {
+        say(out, e.message, true);
+      } finally {
+        busy = false;
+      }
+    }
+
+    async function undo() {
+      if (busy) return;
+      const id = given.length ? given[given.length - 1] : (items[idx] && items[idx].dataset.id);
+      const li = items.find(function (x) { return x.dataset.id === id; });
+      if (!li) return;
+      busy = true;
+      try {
+        const data = await post("/api/events/" + id + "/undo");
+        if (given.length) given.pop();
+        show(li, data);
+        select(items.indexOf(li));
+        say(out, "#" + id + " back to " + data.event.review_status);
+      } catch (e) {
+        say(out, e.message, true);
+      } finally {
+        busy = false;
+      }
+    }
+
+    function toggleHistory() {
+      const details = items[idx] && items[idx].querySelector("details.history");
+      if (details) details.open = !details.open;
+    }
+
+    items.forEach(function (li, j) {
+      li.addEventListener("click", function () { select(j); });
+      li.querySelector("details.history").addEventListener("toggle", function (ev) {
+        if (ev.target.open) loadHistory(li);
+      });
+    });
+    reasonButtons.forEach(function (b) { b.addEventListener("click", function () { pickReason(b.dataset.reason); }); });
+    bar.querySelectorAll("button[data-verdict]").forEach(function (b) {
+      b.addEventListener("click", function () { submit(b.dataset.verdict); });
+    });
+    bar.querySelector("button[data-undo]").addEventListener("click", undo);
+    document.querySelectorAll("[data-help]").forEach(function (b) {
+      b.addEventListener("click", function () { help.showModal(); });
+    });
+
+    const keys = {
+      j: function () { select(idx + 1); }, ArrowDown: function () { select(idx + 1); },
+      k: function () { select(idx - 1); }, ArrowUp: function () { select(idx - 1); },
+      c: function () { submit("confirmed"); }, r: function () { submit("rejected"); },
+      u: function () { submit("unsure"); }, l: function () { submit("relabelled"); },
+      z: undo, h: toggleHistory, n: function () { note.focus(); },
+      "?": function () { help.showModal(); },
+      Escape: function () { reset(); say(out, ""); },
+    };
+
+    function onInputKey(ev) {
+      const field = ev.target;
+      if (ev.key === "Escape") {
+        field.blur();
+      } else if (ev.key === "Enter" && (field === relabel || field === note)) {
+        field.blur();
+        if (field === relabel) submit("relabelled");
+        else if (waiting) submit(waiting);
+      } else {
+        return;
+      }
+      ev.preventDefault();
+    }
+
+    document.addEventListener("keydown", function (ev) {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey || help.open) return;
+      if (ev.target.matches("input, select, textarea")) {
+        onInputKey(ev);
+        return;
+      }
+      const digit = /^[1-9]$/.test(ev.key) ? Number(ev.key) : 0;
+      if (digit && digit <= reasonButtons.length) {
+        pickReason(reasonButtons[digit - 1].dataset.reason);
+      } else if (keys[ev.key]) {
+        keys[ev.key]();
+      } else {
+        return;
+      }
+      ev.preventDefault();
+    });
+
+    select(idx, true);  // no jump on load: the filters stay in view
+  }
+})();
