@@ -122,7 +122,20 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     if cfg.web.enabled:
         from monitor.web import WebServer, create_app
 
-        web = WebServer(create_app(store, metrics, pipeline.health), cfg.web.host, cfg.web.port)
+        try:
+            app = create_app(
+                store,
+                metrics,
+                pipeline.health,
+                auth=cfg.web.auth,
+                modes=pipeline.alerts.mode_book,
+                labels=classifier.meta.labels,
+            )
+        except ValueError as exc:  # a malformed password hash in web.auth.users
+            logger.error("refusing to start: %s", exc)
+            store.close()
+            return EXIT_CONFIG
+        web = WebServer(app, cfg.web.host, cfg.web.port)
         try:
             web.start()
         except OSError as exc:
