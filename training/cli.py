@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,44 +36,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     quantize.set_defaults(func=handle_quantize)
 
 
+# (flag, type, help) of the valued `train` options. Defaults are None so that
+# only flags actually given override the --config file (see training.config).
+_TRAIN_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
+    ("--data", Path, "folder with one sub-folder of images per class"),
+    ("--out", Path, "run folder to create (must not exist unless --overwrite)"),
+    ("--config", Path, "YAML file with any of these settings (underscored names; flags win)"),
+    ("--arch", str, "torchvision architecture (default resnet18)"),
+    ("--epochs", int, "epochs (after the frozen ones when pretrained; default 5)"),
+    ("--freeze-epochs", int, "frozen-body epochs when pretrained (default 1)"),
+    ("--lr", float, "base learning rate (default 2e-3 pretrained, 3e-3 from scratch)"),
+    ("--size", int, "square input size in pixels (default 224)"),
+    ("--min-scale", float, "RandomResizedCrop min_scale (default 0.75)"),
+    ("--valid-pct", float, "validation fraction (default 0.2)"),
+    ("--seed", int, "seed for split, augmentation and initialisation (default 42)"),
+    ("--batch-size", int, "batch size (default 32)"),
+    ("--workers", int, "DataLoader worker processes (default 0)"),
+    ("--aug-mult", float, "aug_transforms strength multiplier (default 1.0; 0 disables)"),
+    ("--camera-aug-p", float, "probability of each camera augmentation (default 0.2)"),
+    ("--parity-max", int, "validation images in the parity check (default all)"),
+    ("--parity-tol", float, "max probability difference in the parity check (default 0.02)"),
+    ("--top-k", int, "images in top_losses.png (default 9)"),
+    ("--clean-k", int, "images in top_losses.csv / cleaning.html (default 50)"),
+    ("--model-version", str, "version recorded in the model (default RUN-NAME-UTCTIME)"),
+)
+_TRAIN_SWITCHES = (
+    ("--camera-aug", "add IR night, low-light, blur, low-resolution and noise augmentations"),
+    ("--int8", "also write model.int8.onnx and int8.json (FP32 vs INT8)"),
+    ("--overwrite", "replace an existing RUN_DIR once the new run has passed"),
+)
+
+
 def _add_train_arguments(p: argparse.ArgumentParser) -> None:
-    # Defaults are None so that only flags actually given override the --config file.
-    p.add_argument("--data", type=Path, help="folder with one sub-folder of images per class")
-    p.add_argument(
-        "--out", type=Path, help="run folder to create (must not exist unless --overwrite)"
-    )
-    p.add_argument(
-        "--config", type=Path, help="YAML file with any of the settings below (flags win)"
-    )
-    p.add_argument("--arch", help="torchvision architecture (default resnet18)")
-    p.add_argument(
-        "--epochs", type=int, help="epochs (after one frozen epoch when pretrained; default 5)"
-    )
-    p.add_argument(
-        "--freeze-epochs", type=int, help="frozen-body epochs when pretrained (default 1)"
-    )
-    p.add_argument(
-        "--lr", type=float, help="base learning rate (default 2e-3 pretrained, 4e-3 from scratch)"
-    )
-    p.add_argument("--size", type=int, help="square input size in pixels (default 224)")
-    p.add_argument("--min-scale", type=float, help="RandomResizedCrop min_scale (default 0.75)")
-    p.add_argument("--valid-pct", type=float, help="validation fraction (default 0.2)")
-    p.add_argument(
-        "--seed", type=int, help="seed for split, augmentation and initialisation (default 42)"
-    )
-    p.add_argument("--batch-size", type=int, help="batch size (default 32)")
-    p.add_argument("--workers", type=int, help="DataLoader worker processes (default 0)")
-    p.add_argument(
-        "--aug-mult",
-        type=float,
-        help="aug_transforms strength multiplier (default 1.0; 0 disables)",
-    )
-    p.add_argument(
-        "--camera-aug", action="store_const", const=True, help="add IR/low-light/blur/low-res/noise"
-    )
-    p.add_argument(
-        "--camera-aug-p", type=float, help="probability of each camera augmentation (default 0.2)"
-    )
+    for flag, kind, help_text in _TRAIN_OPTIONS:
+        p.add_argument(flag, type=kind, help=help_text)
+    for flag, help_text in _TRAIN_SWITCHES:
+        p.add_argument(flag, action="store_const", const=True, help=help_text)
     weights = p.add_mutually_exclusive_group()
     weights.add_argument(
         "--weights", type=Path, metavar="FILE", help="torchvision state dict (.pth) for --arch"
@@ -82,48 +81,22 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         dest="pretrained",
         action="store_const",
         const=False,
-        help="random initialisation",
-    )
-    p.add_argument(
-        "--int8", action="store_const", const=True, help="also write model.int8.onnx and int8.json"
+        help="train from random initialisation (no ImageNet weights)",
     )
     _add_int8_tuning(p)
-    p.add_argument(
-        "--parity-max", type=int, help="validation images in the parity check (default all)"
-    )
-    p.add_argument(
-        "--parity-tol", type=float, help="max probability difference in the parity check (0.02)"
-    )
-    p.add_argument("--top-k", type=int, help="images in top_losses.png (default 9)")
-    p.add_argument(
-        "--clean-k", type=int, help="images in top_losses.csv / cleaning.html (default 50)"
-    )
-    p.add_argument(
-        "--model-version", help="version string recorded in the model (default RUN-NAME-UTCTIME)"
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_const",
-        const=True,
-        help="replace RUN_DIR once the new run passed",
-    )
 
 
 def _add_int8_tuning(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--calib-images", type=int, help="training images to calibrate INT8 on (default 200)"
-    )
+    p.add_argument("--calib-images", type=int, help="images to calibrate INT8 on (default 200)")
     p.add_argument(
         "--quant-format",
         choices=("qdq", "qoperator"),
         help="ONNX quantization format (default qdq)",
     )
     p.add_argument(
-        "--bench-batch", type=int, help="batch size for the throughput comparison (default 16)"
+        "--bench-batch", type=int, help="batch size for the speed comparison (default 16)"
     )
-    p.add_argument(
-        "--bench-threads", type=int, help="ONNX Runtime threads for it (default 0: all cores)"
-    )
+    p.add_argument("--bench-threads", type=int, help="ONNX Runtime threads for it (default 0: all)")
     p.add_argument("--bench-seconds", type=float, help="seconds each model is timed (default 3)")
 
 
@@ -193,12 +166,12 @@ def handle_train(args: argparse.Namespace) -> int:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = (
-        "data out arch epochs freeze_epochs lr size min_scale valid_pct seed batch_size workers aug_mult "
-        "camera_aug camera_aug_p weights pretrained int8 calib_images quant_format bench_batch "
-        "bench_threads bench_seconds parity_max parity_tol top_k clean_k model_version overwrite"
-    ).split()
-    return {name: getattr(args, name) for name in names}
+    """The settings given on the command line (``None`` where a flag was not given)."""
+    from dataclasses import fields
+
+    from training.config import TrainConfig
+
+    return {f.name: getattr(args, f.name, None) for f in fields(TrainConfig)}
 
 
 def handle_quantize(args: argparse.Namespace) -> int:

@@ -128,7 +128,7 @@ class TrainConfig:
         """The learning rate to use: fine-tuning wants a gentler one than training from scratch."""
         if self.lr is not None:
             return self.lr
-        return 2e-3 if self.pretrained else 4e-3
+        return 2e-3 if self.pretrained else 3e-3
 
 
 _RANGES: dict[str, tuple[float, float]] = {

@@ -26,6 +26,9 @@ OPSET = 18
 class EdgeWrapper(nn.Module):
     """uint8 NHWC RGB → cast, scale, normalise → network → softmax."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         net: nn.Module,

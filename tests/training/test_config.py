@@ -63,7 +63,25 @@ def test_train_help_lists_the_issue_flags(capsys: pytest.CaptureFixture[str]) ->
         main(["train", "--help"])
     assert info.value.code == 0
     help_text = capsys.readouterr().out
-    flags = ("--data", "--out", "--config", "--arch", "--epochs", "--size", "--valid-pct", "--seed")
-    flags += ("--weights", "--no-pretrained", "--int8", "--camera-aug", "--model-version")
+    flags = ["--data", "--out", "--config", "--arch", "--epochs", "--size", "--valid-pct", "--seed"]
+    flags += ["--weights", "--no-pretrained", "--int8", "--camera-aug", "--model-version"]
     for flag in flags:
         assert flag in help_text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--data", "d", "--out", "o"], ["quantize", "--model", "m.onnx", "--data", "d"]],
+)
+def test_without_the_training_extra_the_commands_say_how_to_install_it(argv: list[str]) -> None:
+    """An edge box has no torch: the command prints one line and exits 2 instead of a traceback."""
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['fastai'] = None; "
+        f"from monitor.cli import main; sys.exit(main({argv!r}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert (
+        out.stderr.strip()
+        == f"bearwatch {argv[0]} needs the training extra: pip install 'bearwatch[train]'"
+    )

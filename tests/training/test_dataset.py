@@ -75,3 +75,21 @@ def test_unusable_folders_are_refused_with_one_line(
     assert expected in message
     assert str(root) in message
     assert "\n" not in message
+
+
+def test_bad_data_through_the_cli_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    root = tmp_path / "empty-data"
+    root.mkdir()
+    code = main(["train", "--data", str(root), "--out", str(tmp_path / "run"), "--no-pretrained"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (
+        err.count("\n") == 1
+        and f"no readable images under {root}" in err
+        and "Traceback" not in err
+    )
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.incomplete").exists()
