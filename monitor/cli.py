@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-from monitor import commands, review_commands
+from monitor import commands, report_commands, review_commands
 
 logger = logging.getLogger("bearwatch")
 
@@ -50,6 +50,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.register(sub)
     review_commands.register(sub)
+    report_commands.register(sub)
     failed = _load_plugins(sub)
     return parser, failed
 
