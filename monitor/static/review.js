@@ -100,6 +100,9 @@
 
     function show(li, data) {
       const ev = data.event;
+      const count = document.getElementById("pending-count");
+      const was = li.dataset.status === "pending", now = ev.review_status === "pending";
+      if (count && was !== now) count.textContent = String(Number(count.textContent) + (now ? 1 : -1));
       li.dataset.status = ev.review_status;
       li.classList.toggle("reviewed", ev.review_status !== "pending");
       const badge = li.querySelector(".badge.status");
@@ -236,17 +239,22 @@
         onInputKey(ev);
         return;
       }
-      const digit = /^[1-9]$/.test(ev.key) ? Number(ev.key) : 0;
+      // Shift is forgiven: the legend shows capitals, as keyboards do.
+      const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+      const digit = /^[1-9]$/.test(key) ? Number(key) : 0;
       if (digit && digit <= reasonButtons.length) {
         pickReason(reasonButtons[digit - 1].dataset.reason);
-      } else if (keys[ev.key]) {
-        keys[ev.key]();
+      } else if (keys[key]) {
+        keys[key]();
       } else {
         return;
       }
       ev.preventDefault();
     });
 
+    // A phone has no room to keep the filters open; a laptop shows them always (see the CSS).
+    const filterBox = document.querySelector("details.filter-box");
+    if (filterBox && window.matchMedia("(max-width: 40rem)").matches) filterBox.open = false;
     select(idx, true);  // no jump on load: the filters stay in view
   }
 })();

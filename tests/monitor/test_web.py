@@ -265,7 +265,7 @@ def test_queue_page_lists_pending_events_with_review_details(
     assert r.headers["content-type"].startswith("text/html")
     assert '<meta name="viewport"' in r.text
     assert r.headers["cache-control"] == "no-store"
-    for text in ("gate", "lake", "90%", "2024-06-01 12:00:00 UTC", "model m-1", "drift: dark"):
+    for text in ("gate", "lake", "90%", "2024-06-01 12:00:00 UTC", "alert · shadow · m-1", "drift: dark"):
         assert text in r.text
     assert r.text.count('class="ev') == 3  # pending only by default; event 2 was rejected
     assert r.text.count('<img src="/api/events/') == 2
@@ -686,7 +686,7 @@ def test_queue_page_shows_one_page_of_20000(tmp_path: Path, client: TestClient) 
     r = client.get("/")
     assert r.status_code == 200
     assert r.text.count('<li class="ev') == PAGE_SIZE
-    assert "20004 pending in all" in r.text
+    assert ">20004</span> pending in all" in r.text
     next_id = re.search(r"before_id=(\d+)", r.text)
     assert next_id
     older = client.get("/", params={"status": "pending", "before_id": next_id.group(1)})
