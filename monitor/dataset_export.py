@@ -8,7 +8,8 @@ The folder is what ``bearwatch train --data DIR`` reads. What goes where:
   it is instead is unknown — unless ``rejected_as`` names a class for it
   (e.g. ``empty`` at a site where rejections are nearly always empty scenes);
 * unsure and pending alerts → skipped (nobody knows what they show);
-* a labelled audit sample → the label the human gave it.
+* a labelled audit sample → the label the human gave it;
+* "other" (none of the model's labels), as a relabel or an audit label → skipped.
 
 Re-running into the same folder is idempotent: a file whose bytes are already
 there is left alone, and a frame whose verdict changed since the last export
@@ -40,8 +41,9 @@ COLUMNS = ("file", "label", "source", "source_id", "verdict", "camera", "time", 
 # A label becomes a folder name: letters, digits, "_", "-", "." — never a path
 # separator, never "." or "..", never hidden (training skips dot-folders).
 SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-# Answers a labeller may give an audit sample that are not a class of their own.
-NOT_A_CLASS = frozenset({"unsure", "unknown"})
+# Answers that are not a class of their own: "other" is the review page's
+# "none of the model's labels", whose true class is as unknown as "unsure".
+NOT_A_CLASS = frozenset({"other", "unsure", "unknown"})
 
 
 def is_safe_label(label: str) -> bool:
@@ -81,6 +83,8 @@ def event_label(event: dict[str, Any], rejected_as: str | None) -> tuple[str | N
     if status == "confirmed":
         return event["label"], status
     if status == "relabelled":
+        if event["relabel"] in NOT_A_CLASS:
+            return None, "not_a_class"
         return event["relabel"], status
     if status == "rejected":
         return rejected_as, "rejected_as" if rejected_as else "rejected"
@@ -142,7 +146,7 @@ def _candidates(
     for a in _labelled_audits(store, since, until):
         key = ("audit", int(a["id"]))
         label = None if a["label"] in NOT_A_CLASS else a["label"]
-        verdict = "audit_label" if label else str(a["label"])
+        verdict = "audit_label" if label else "not_a_class"
         row = _row(key, label, verdict, a["camera"], a["captured_at"], a["labelled_by"],
                    a["model_version"], summary)  # fmt: skip
         yield key, row, store.get_audit_snapshot(key[1]) if row else None

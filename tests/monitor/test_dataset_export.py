@@ -39,6 +39,7 @@ def test_is_safe_label(label: str, safe: bool) -> None:
     [
         ("confirmed", None, None, ("bear", "confirmed")),
         ("relabelled", "person", None, ("person", "relabelled")),
+        ("relabelled", "other", None, (None, "not_a_class")),  # none of the model's labels
         ("rejected", None, None, (None, "rejected")),  # not a bear, but what then?
         ("rejected", None, "empty", ("empty", "rejected_as")),
         ("unsure", None, "empty", (None, "unsure")),
@@ -97,6 +98,7 @@ def seeded(tmp_path: Path) -> Any:
     s.audit("unlabelled", T0 + 80, None)
     s.audit("bad", T0 + 90, "bear/../../x")
     s.audit("unsure-audit", T0 + 100, "unsure")
+    s.audit("other-audit", T0 + 110, "other")
     yield s
     s.store.close()
 
@@ -124,7 +126,9 @@ def test_class_folders_manifest_and_skips(seeded: Seeded, tmp_path: Path) -> Non
         assert (out / file).read_bytes() == seeded.jpegs[name]  # the stored snapshot, untouched
     assert summary.per_class == {"bear": 1, "empty": 1, "person": 1}
     assert (summary.written, summary.unchanged, summary.removed) == (3, 0, 0)
-    assert summary.skipped == {"rejected": 1, "unsure": 2, "pending": 1, "unsafe_label": 2}
+    assert summary.skipped == {
+        "rejected": 1, "unsure": 1, "pending": 1, "unsafe_label": 2, "not_a_class": 2
+    }  # fmt: skip
     rows = manifest(out)
     assert tuple(rows[0]) == COLUMNS
     by_file = {r["file"]: r for r in rows}
@@ -198,9 +202,8 @@ def test_cli_prints_counts_per_class(seeded: Seeded, tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     assert lines[0] == f"exported to {out}: 4 images in 3 classes"
     assert [line.split() for line in lines[1:4]] == [["bear", "1"], ["empty", "2"], ["person", "1"]]
-    assert (
-        lines[4]
-        == "written 4, unchanged 0, removed 0; skipped: pending 1, unsafe_label 2, unsure 2"
+    assert lines[4] == (
+        "written 4, unchanged 0, removed 0; skipped: not_a_class 2, pending 1, unsafe_label 2, unsure 1"
     )
     assert lines[5] == f"manifest: {out / MANIFEST}"
 
