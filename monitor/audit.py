@@ -8,11 +8,13 @@ non-alert frames in three strata, checked in this order:
 * ``low_confidence`` — the model's top probability was low (it was unsure);
 * ``random`` — a uniform sample of the remaining non-alert frames.
 
-Only the ``random`` stratum is an unbiased sample of everything the camera did
-not alert on, which is what a miss-rate estimate needs; the others find misses
-faster. Every eligible frame is counted per stratum (``population``), so a
-report can scale each stratum's labelled miss fraction by its true size even
-though a per-hour cap limits how many are kept.
+The strata do not overlap (a frame goes to the first that fits), so each is a
+sample of its own part of the non-alert frames: ``random`` covers only the
+confident frames left after the other two. A miss estimate must therefore
+combine all three, each stratum's labelled miss fraction scaled by its size —
+which is why every eligible frame is counted per stratum (``population``),
+even though a per-hour cap limits how many are kept.
+
 """
 
 from __future__ import annotations
