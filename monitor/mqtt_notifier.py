@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 5.0
 SHUTDOWN_PUBLISH_TIMEOUT_S = 0.5
 CONNECT_TIMEOUT_S = 2.0
+STOP_GRACE_S = 0.3  # how long an acknowledgement is still awaited once stopping
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
 
@@ -174,14 +175,20 @@ class MqttChannel:
     ) -> str | None:
         """Wait for every message's acknowledgement, in short slices so a stop is noticed."""
         deadline = self._clock() + timeout_s
+        stopping = False
         try:
             for info in infos:
                 while not info.is_published():
+                    if stop is not None and stop.is_set() and not stopping:
+                        # A healthy broker acks within milliseconds: wait that
+                        # long, so a stop does not turn a sent alert into a duplicate.
+                        stopping = True
+                        deadline = min(deadline, self._clock() + STOP_GRACE_S)
                     left = deadline - self._clock()
                     if left <= 0:
+                        if stopping:
+                            return "interrupted: the notifier is stopping (no acknowledgement yet)"
                         return f"no acknowledgement from the broker within {timeout_s:g} s"
-                    if stop is not None and stop.is_set():
-                        return "interrupted: the notifier is stopping"
                     info.wait_for_publish(min(left, 0.05))
         except (RuntimeError, ValueError) as exc:  # paho's way of saying the publish failed
             return f"publish failed: {exc}"
@@ -195,8 +202,8 @@ class MqttChannel:
         reason_code: mqtt.ReasonCode,
         properties: mqtt.Properties | None,
     ) -> None:
-        self._first_try.set()
         if reason_code.is_failure:
+            self._first_try.set()
             # Wrong credentials and the like: paho retries; say so once per outage.
             if not self._outage_logged:
                 logger.warning(
@@ -212,11 +219,11 @@ class MqttChannel:
         client.publish(self.availability_topic, "online", qos=self._cfg.qos, retain=True)
         self._resync.set()
         self._live = True
+        self._first_try.set()  # last: a waiting send must find the connection usable
         if self._on_connected is not None:
             self._on_connected()
 
     def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
-        self._first_try.set()
         if not self._outage_logged:
             logger.warning(
                 "mqtt: cannot reach broker %s:%d; retrying every %d s at most",
@@ -225,6 +232,7 @@ class MqttChannel:
                 RECONNECT_MAX_S,
             )
             self._outage_logged = True
+        self._first_try.set()
 
     def _handle_disconnect(
         self,

@@ -58,6 +58,7 @@ __all__ = ["Channel", "NotificationService", "event_payload", "verify_signature"
 logger = logging.getLogger(__name__)
 
 POLL_S = 1.0
+STOP_GRACE_S = 0.3  # what join() lets an in-flight request finish before cutting it
 GRACE_S = 900.0
 BATCH = 100
 
@@ -171,16 +172,24 @@ class NotificationService:
         self._kick.set()
 
     def stop(self) -> None:
-        """Ask the thread to stop; an in-flight webhook request is cut short."""
+        """Ask the thread to stop after the delivery in hand (``join`` bounds that)."""
         self._stop.set()
         self._kick.set()
-        for channel in self._channels:
-            channel.abort()
 
     def join(self, timeout: float) -> bool:
-        """Wait for the thread; True when it has ended (or never started)."""
-        if self._thread.ident is not None:
-            self._thread.join(timeout)
+        """Wait for the thread; True when it has ended (or never started).
+
+        A request still in flight after ``STOP_GRACE_S`` (a webhook that hangs)
+        is cut short rather than waited out: it is recorded as failed, and a
+        restart within ``grace_s`` tries it again.
+        """
+        if self._thread.ident is None:
+            return True
+        self._thread.join(min(timeout, STOP_GRACE_S))
+        if self._thread.is_alive() and self._stop.is_set():
+            for channel in self._channels:
+                channel.abort()
+            self._thread.join(max(0.0, timeout - STOP_GRACE_S))
         return not self._thread.is_alive()
 
     def is_alive(self) -> bool:

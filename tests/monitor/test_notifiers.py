@@ -133,71 +133,80 @@ def counts(metrics: Metrics) -> dict[tuple[str, str], float]:
     return out
 
 
-def test_modes_gate_what_is_sent_on_both_channels(
+def test_active_alert_goes_out_at_once_on_both_channels(
     store: ReviewStore,
     broker: MosquittoBroker,
     listener: MqttListener,
     receiver: WebhookReceiver,
 ) -> None:
-    """Shadow never (even after promotion), active at once, review only once confirmed."""
-    shadow = add_event(store, "shadow")
-    store.set_camera_mode("gate", "active", "alice", "promoted after review")
-    review = add_event(store, "review", start_at=time.time() + 1)
-    rejected = add_event(store, "review", start_at=time.time() + 2)
     metrics = Metrics()
-    cfg = notif_cfg(broker.port, receiver.url)
     # A long poll: anything sent promptly was sent because of wake().
-    service = NotificationService(cfg, store, metrics, poll_s=30.0)
+    service = NotificationService(notif_cfg(broker.port, receiver.url), store, metrics, poll_s=30)
     with running(service):
         listener.wait_for("bearwatch/available", b"online")
-        active = add_event(store, "active", start_at=time.time() + 3)
+        active = add_event(store, "active")
         t0 = time.monotonic()
         service.wake()
         msg = listener.wait_for("bearwatch/gate/events", timeout_s=2.0)
         receiver.wait_for(1, timeout_s=2.0)
         assert time.monotonic() - t0 < 1.0
         wait_until(lambda: delivery(store, active, "webhook") is not None, what="webhook row")
+    payload = json.loads(msg.payload)
+    assert payload == event_payload(store.get_event(active) or {})
+    assert payload["type"] == "new" and payload["id"] == active
+    assert (payload["camera"], payload["label"], payload["mode"]) == ("gate", "bear", "active")
+    assert payload["score"] == pytest.approx(0.91)
+    assert payload["end_time"] - payload["start_time"] == pytest.approx(4.0)
+    assert payload["model_version"] == "color-test-1"
+    assert payload["review_status"] == "pending"
+    assert payload["drift_flags"] == ["dark"]
+    assert payload["snapshot_url"] == f"/api/events/{active}/snapshot.jpg"
+    assert not msg.retain
+    assert json.loads(listener.wait_for("bearwatch/events").payload) == payload
+    assert json.loads(receiver.requests[0].body) == payload
+    for channel in ("mqtt", "webhook"):
+        row = delivery(store, active, channel)
+        assert row is not None
+        assert (row["status"], row["trigger"], row["attempts"]) == ("sent", "active", 1)
+    assert counts(metrics) == {("mqtt", "sent"): 1, ("webhook", "sent"): 1}
 
-        payload = json.loads(msg.payload)
-        assert payload == event_payload(store.get_event(active) or {})
-        assert payload["type"] == "new" and payload["id"] == active
-        assert (payload["camera"], payload["label"], payload["mode"]) == ("gate", "bear", "active")
-        assert payload["score"] == pytest.approx(0.91)
-        assert payload["end_time"] - payload["start_time"] == pytest.approx(4.0)
-        assert payload["model_version"] == "color-test-1"
-        assert payload["review_status"] == "pending"
-        assert payload["drift_flags"] == ["dark"]
-        assert payload["snapshot_url"] == f"/api/events/{active}/snapshot.jpg"
-        assert not msg.retain
-        assert json.loads(listener.wait_for("bearwatch/events").payload) == payload
-        assert json.loads(receiver.requests[0].body) == payload
-        for channel in ("mqtt", "webhook"):
-            row = delivery(store, active, channel)
-            assert row is not None
-            assert (row["status"], row["trigger"], row["attempts"]) == ("sent", "active", 1)
 
+def test_review_waits_for_confirmation_and_shadow_never_goes(
+    store: ReviewStore,
+    broker: MosquittoBroker,
+    listener: MqttListener,
+    receiver: WebhookReceiver,
+) -> None:
+    """Shadow never (even once the camera is promoted), review only once confirmed."""
+    shadow = add_event(store, "shadow")
+    store.set_camera_mode("gate", "active", "alice", "promoted after review")
+    review = add_event(store, "review", start_at=time.time() + 1)
+    rejected = add_event(store, "review", start_at=time.time() + 2)
+    metrics = Metrics()
+    service = NotificationService(notif_cfg(broker.port, receiver.url), store, metrics, poll_s=30)
+    with running(service):
+        listener.wait_for("bearwatch/available", b"online")
         store.set_verdict(rejected, "rejected", "bob", reason_code="not_a_bear")
         store.set_verdict(review, "confirmed", "bob")
         service.wake()
-        wait_until(lambda: len(listener.on("bearwatch/events")) == 2, what="confirmed message")
-        confirmed = json.loads(listener.on("bearwatch/events")[1].payload)
-        assert (confirmed["type"], confirmed["id"]) == ("confirmed", review)
-        assert confirmed["review_status"] == "confirmed"
-        receiver.wait_for(2)
+        confirmed = json.loads(listener.wait_for("bearwatch/events").payload)
+        receiver.wait_for(1)
         wait_until(lambda: delivery(store, review, "webhook") is not None, what="webhook row")
-        row = delivery(store, review, "mqtt")
-        assert row is not None
-        assert (row["status"], row["trigger"], row["attempts"]) == ("sent", "confirmed", 1)
-        # Events are sent in id order in one pass: once a later event is out, the
-        # shadow and rejected ones have been considered and passed over.
-        sentinel = add_event(store, "active", start_at=time.time() + 4)
+        # Events go out in id order, in one pass: once a later event is out, the
+        # shadow and rejected ones have been looked at and passed over.
+        sentinel = add_event(store, "active", start_at=time.time() + 3)
         service.wake()
         wait_until(lambda: delivery(store, sentinel, "webhook") is not None, what="sentinel")
+    assert (confirmed["type"], confirmed["id"]) == ("confirmed", review)
+    assert (confirmed["mode"], confirmed["review_status"]) == ("review", "confirmed")
+    row = delivery(store, review, "mqtt")
+    assert row is not None
+    assert (row["status"], row["trigger"], row["attempts"]) == ("sent", "confirmed", 1)
     sent_ids = {json.loads(m.payload)["id"] for m in listener.on("bearwatch/events")}
-    assert sent_ids == {active, review, sentinel}
+    assert sent_ids == {review, sentinel}
     assert {json.loads(r.body)["id"] for r in receiver.requests} == sent_ids
     assert store.deliveries(shadow) == [] and store.deliveries(rejected) == []
-    assert counts(metrics) == {("mqtt", "sent"): 3, ("webhook", "sent"): 3}
+    assert counts(metrics) == {("mqtt", "sent"): 2, ("webhook", "sent"): 2}
 
 
 def test_a_verdict_from_another_process_is_sent_by_polling(
@@ -213,6 +222,7 @@ def test_a_verdict_from_another_process_is_sent_by_polling(
         finally:
             page.close()
         (request,) = receiver.wait_for(1)
+        wait_until(lambda: delivery(store, review, "webhook") is not None, what="delivery row")
     assert json.loads(request.body)["type"] == "confirmed"
     assert (delivery(store, review, "webhook") or {})["status"] == "sent"
 
@@ -385,7 +395,7 @@ def test_hanging_webhook_is_bounded_by_its_timeout(
 def test_stop_cuts_a_hanging_webhook_request_short(
     store: ReviewStore, receiver: WebhookReceiver
 ) -> None:
-    """A 30 s timeout must not hold up shutdown: stop() aborts the request."""
+    """A 30 s timeout must not hold up shutdown: join() cuts the request short."""
     receiver.behave(hang_s=30.0)
     event = add_event(store, "active")
     cfg = notif_cfg(webhook_url=receiver.url, webhook_extra={"timeout_s": 30.0})
@@ -454,6 +464,7 @@ def test_mqtt_with_username_and_password(
             lst.wait_for("bearwatch/available", b"online")
             service.wake()
             assert json.loads(lst.wait_for("bearwatch/events").payload)["id"] == event
+            wait_until(lambda: delivery(store, event, "mqtt") is not None, what="delivery row")
 
         other = ReviewStore(tmp_path / "other.db")
         try:
