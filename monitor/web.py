@@ -561,6 +561,7 @@ def queue_page(
         "page": "queue",
         "events": [_event_json(ev, root) for ev in page],
         "next_before_id": next_id,
+        "before_id": before_id,
         "filters": {k: v for k, v in query.items() if v is not None},
         "cameras": store.event_cameras(),
         "labels": label_choices(request, store)[:-1],

@@ -30,14 +30,18 @@
 
   // <form data-api="/api/..."> posts its fields as JSON; empty fields are sent as null.
   document.querySelectorAll("form[data-api]").forEach(function (form) {
+    if (form.querySelector("button[name=label]")) {
+      // Enter in the note would submit with the first label button: make the human pick one.
+      form.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" && ev.target.matches("input")) {
+          ev.preventDefault();
+          say(form.querySelector(".say"), "pick a label");
+        }
+      });
+    }
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
       const out = form.querySelector(".say");
-      const labels = form.querySelector("button[name=label]");
-      if (labels && !(ev.submitter && ev.submitter.name === "label")) {
-        say(out, "pick a label");  // Enter in the note field must not pick the first label
-        return;
-      }
       const body = {};
       new FormData(form, ev.submitter).forEach(function (v, k) { body[k] = v === "" ? null : v; });
       say(out, "saving…");
@@ -209,8 +213,16 @@
       b.addEventListener("click", function () { help.showModal(); });
     });
 
+    function next() {
+      if (idx === items.length - 1) {
+        const more = document.querySelector(".more a");
+        say(out, more ? "Last event on this page: “Older events” below has more" : "Last event on this page");
+      }
+      select(idx + 1);
+    }
+
     const keys = {
-      j: function () { select(idx + 1); }, ArrowDown: function () { select(idx + 1); },
+      j: next, ArrowDown: next,
       k: function () { select(idx - 1); }, ArrowUp: function () { select(idx - 1); },
       c: function () { submit("confirmed"); }, r: function () { submit("rejected"); },
       u: function () { submit("unsure"); }, l: function () { submit("relabelled"); },

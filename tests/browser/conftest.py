@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from monitor.auth import hash_password
 from monitor.config import AuthConfig, UserConfig
 from monitor.metrics import Metrics
-from monitor.review_store import NewEvent, ReviewStore
+from monitor.review_store import AuditSample, NewEvent, ReviewStore
 from monitor.rollout import ModeBook
 from monitor.web import WebServer, create_app
 from tests.media import scene
@@ -87,6 +87,10 @@ def seed_store(store: ReviewStore) -> None:
                      ood_score=0.41 if drift else 0.05,
                      details={"ood_reasons": ["brightness"]} if drift else {})
         )  # fmt: skip
+    store.add_audit_sample(
+        AuditSample("gate", T0 + 30, "low_confidence", "colornet-3", "empty", 0.31,
+                    {"bear": 0.31, "empty": 0.6, "person": 0.09}, snapshot("bear", 99))
+    )  # fmt: skip
 
 
 @pytest.fixture

@@ -116,6 +116,23 @@ def test_change_a_cameras_mode(page: Page, site: Site) -> None:
     )
 
 
+def test_label_an_audit_sample(page: Page, site: Site) -> None:
+    sign_in(page, site)
+    page.click("nav >> text=Audit")
+    sample = page.locator("ol.audit li.ev").first
+    sample.locator("input[name=note]").fill("a cub behind the tent")
+    sample.locator("input[name=note]").press("Enter")  # must not pick a label by itself
+    expect(sample.locator(".say")).to_have_text("pick a label")
+    sample.locator("button[value=bear]").click()
+    expect(sample.locator(".say")).to_have_text("labelled bear")
+    (labelled,) = site.store.list_audit_samples(labelled=True)
+    assert (labelled["label"], labelled["labelled_by"], labelled["note"]) == (
+        "bear",
+        USER,
+        "a cub behind the tent",
+    )
+
+
 def test_the_queue_looks_right_on_a_laptop_and_a_phone(
     page: Page, site: Site, tmp_path: Path
 ) -> None:
