@@ -101,7 +101,7 @@ class Metrics:
         )
         self.notifications = Counter(
             "bearwatch_notifications_total",
-            "Notification attempts by channel and result (sent, failed)",
+            "Notification attempts by channel and result (sent, failed; error: the outbox could not be read)",
             ["channel", "result"],
             registry=r,
         )

@@ -157,6 +157,14 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS candidate_dis_time ON candidate_disagreements (camera, at)",
         ),
     ),
+    Migration(
+        4,
+        "indexes for the notifier's outbox query",
+        (
+            "CREATE INDEX IF NOT EXISTS events_mode_created ON events (kind, mode, created_at)",
+            "CREATE INDEX IF NOT EXISTS events_status_reviewed ON events (review_status, reviewed_at)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -637,25 +645,6 @@ class ReviewStore:
 
     # --- notifications ----------------------------------------------------------
 
-    def pending_notifications(
-        self, channel: str, since: float, max_attempts: int, limit: int = 100
-    ) -> list[dict[str, Any]]:
-        """Alert events due for ``channel``: mode ``active``, or mode ``review`` once confirmed.
-
-        Events started before ``since`` are not sent (a first start does not page
-        anyone about last month), nor those that failed ``max_attempts`` times.
-        """
-        sql = (
-            f"{_SELECT_EVENTS} LEFT JOIN deliveries d ON d.event_id = e.id AND d.channel = ?"
-            " WHERE e.kind = 'alert' AND e.created_at >= ?"
-            " AND (e.mode = 'active' OR (e.mode = 'review' AND e.review_status = 'confirmed'))"
-            " AND (d.id IS NULL OR (d.status = 'failed' AND d.attempts < ?))"
-            " ORDER BY e.id LIMIT ?"
-        )
-        with self._reading() as conn:
-            rows = conn.execute(sql, (channel, since, max_attempts, limit)).fetchall()
-        return [_event_dict(r) for r in rows]
-
     def record_delivery(
         self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
     ) -> None:
@@ -1004,9 +993,8 @@ class ReviewStore:
     ) -> list[dict[str, Any]]:
         """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
 
-        Gated like ``pending_notifications`` by the mode recorded on the event
-        (``active``, or ``review`` once confirmed; never ``shadow``), with two
-        differences: a failed delivery comes back only once its last attempt is
+        Gated by the mode recorded on the event (``active``, or ``review``
+        once confirmed; never ``shadow``). A failed delivery comes back only once its last attempt is
         older than ``retry_before`` (so events waiting out a retry cannot fill
         ``limit`` and starve new ones), and a review-mode event counts from its
         verdict, so one raised before a restart and confirmed after it (perhaps
