@@ -265,7 +265,14 @@ def test_queue_page_lists_pending_events_with_review_details(
     assert r.headers["content-type"].startswith("text/html")
     assert '<meta name="viewport"' in r.text
     assert r.headers["cache-control"] == "no-store"
-    for text in ("gate", "lake", "90%", "2024-06-01 12:00:00 UTC", "alert · shadow · m-1", "drift: dark"):
+    for text in (
+        "gate",
+        "lake",
+        "90%",
+        "2024-06-01 12:00:00 UTC",
+        "alert · shadow · m-1",
+        "drift: dark",
+    ):
         assert text in r.text
     assert r.text.count('class="ev') == 3  # pending only by default; event 2 was rejected
     assert r.text.count('<img src="/api/events/') == 2
