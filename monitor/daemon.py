@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from monitor.config import Config, SupervisorConfig
 from monitor.decisions import DecisionEvent
@@ -26,10 +27,12 @@ from monitor.notifiers import NotificationService
 from monitor.pipeline import Pipeline
 from monitor.review_store import ReviewStore
 from monitor.sdnotify import Notifier, watchdog_interval_s
+from monitor.web import LOOPBACK_HOSTS, WebError, WebServer, create_app
 
 logger = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+
 EXIT_GAVE_UP = 70
 
 
@@ -113,39 +116,12 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
-    except (ValueError, ModelError) as exc:
-
+        notifications = _notifications(cfg, store, metrics, pipeline)
+        web = _start_web(cfg, store, metrics, pipeline, notifications)
+    except (ValueError, ModelError, OSError) as exc:
         logger.error("refusing to start: %s", exc)
         store.close()
         return EXIT_CONFIG
-    web = None
-    if cfg.web.enabled:
-        from monitor.web import WebServer, create_app
-
-        try:
-            app = create_app(
-                store,
-                metrics,
-                pipeline.health,
-                auth=cfg.web.auth,
-                modes=pipeline.alerts.mode_book,
-                labels=classifier.meta.labels,
-            )
-        except ValueError as exc:  # a malformed password hash in web.auth.users
-            logger.error("refusing to start: %s", exc)
-            store.close()
-            return EXIT_CONFIG
-        web = WebServer(app, cfg.web.host, cfg.web.port)
-        try:
-            web.start()
-        except OSError as exc:
-            logger.error(
-                "refusing to start: cannot listen on %s:%s (%s)", cfg.web.host, cfg.web.port, exc
-            )
-            store.close()
-            return EXIT_CONFIG
-        logger.info("web listening on http://%s:%d", cfg.web.host, web.port)
-    notifications = _notifications(cfg, store, metrics, pipeline)
     pipeline.start()
     if notifications.enabled:
         notifications.start()
@@ -164,6 +140,44 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     notifier.close()
     logger.info("stopped%s", f" (threads still alive: {', '.join(stuck)})" if stuck else "")
     return code
+
+
+def _start_web(
+    cfg: Config,
+    store: ReviewStore,
+    metrics: Metrics,
+    pipeline: Pipeline,
+    notifications: NotificationService,
+) -> WebServer | None:
+    """Serve the review pages and the API; raises ValueError/OSError when it cannot."""
+    if not cfg.web.enabled:
+        return None
+
+    def on_change(kind: str, payload: dict[str, Any]) -> None:
+        # A mode change applies at once (not at the next refresh); a confirmation
+        # in review mode may be due for notification now.
+        if kind == "mode":
+            pipeline.modes.refresh()
+        elif kind == "verdict":
+            notifications.wake()
+
+    app = create_app(
+        store,
+        metrics,
+        pipeline.health,
+        auth=cfg.web.auth,
+        modes=pipeline.modes,
+        labels=pipeline.classifier.meta.labels,
+        on_change=on_change,
+        allowed_hosts=None if cfg.web.auth.enabled else LOOPBACK_HOSTS,
+    )
+    web = WebServer(app, cfg.web.host, cfg.web.port)
+    try:
+        web.start()
+    except (OSError, WebError) as exc:
+        raise OSError(f"cannot listen on {cfg.web.host}:{cfg.web.port} ({exc})") from exc
+    logger.info("web listening on http://%s:%d", cfg.web.host, web.port)
+    return web
 
 
 def _notifications(

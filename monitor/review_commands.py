@@ -67,7 +67,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     """Serve the review pages against a store until Ctrl-C or SIGTERM."""
     from monitor.metrics import Metrics
     from monitor.rollout import ModeBook
-    from monitor.web import WebError, WebServer, create_app
+    from monitor.web import LOOPBACK_HOSTS, WebError, WebServer, create_app
 
     try:
         cfg = _load(args.config)
@@ -89,7 +89,14 @@ def cmd_review(args: argparse.Namespace) -> int:
         defaults = {c.id: (c.mode, c.active_hours) for c in cfg.cameras}
         modes = ModeBook(defaults, cfg.timezone, load=store.camera_modes)
     try:
-        app = create_app(store, Metrics(), lambda: {"ok": store.healthy}, auth=auth, modes=modes)
+        app = create_app(
+            store,
+            Metrics(),
+            lambda: {"ok": store.healthy},
+            auth=auth,
+            modes=modes,
+            allowed_hosts=None if auth is not None and auth.enabled else LOOPBACK_HOSTS,
+        )
         server = WebServer(app, host, port)
         server.start()
     except (ValueError, WebError) as exc:

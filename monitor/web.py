@@ -35,6 +35,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from monitor.auth import Access, CsrfUser, SignInRequired, User, current_user, render
@@ -93,6 +94,10 @@ open_router = APIRouter()  # health, metrics, static files: no sign-in
 router = APIRouter(dependencies=[Depends(current_user)])
 
 
+# Without sign-in the web is loopback-only; these are the Host headers it then accepts.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
 class WebError(Exception):
     """The web server could not start (the message names the address and why)."""
 
@@ -106,6 +111,7 @@ def create_app(
     modes: ModeBook | None = None,
     labels: Sequence[str] = (),
     on_change: ChangeFn | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """Build the web app around one store, one metrics registry and a health callback.
 
@@ -119,6 +125,9 @@ def create_app(
         labels: the model's labels, offered for relabelling and audit labels.
         on_change: called with ``("verdict" | "mode" | "audit_label", payload)``
             after each stored change (wakes the notifier, refreshes modes).
+        allowed_hosts: accepted ``Host`` headers (None: any). Without sign-in the
+            daemon passes the loopback names, so a web page elsewhere cannot reach
+            the review API through DNS rebinding.
 
     Raises:
         ValueError: when a configured password hash is malformed.
@@ -137,6 +146,9 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(router)
     app.add_middleware(SecurityHeaders)
+    if allowed_hosts is not None:
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

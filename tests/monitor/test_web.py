@@ -815,3 +815,17 @@ def test_review_command_serves_until_sigterm(tmp_path: Path, store: ReviewStore)
 def test_review_command_refuses_a_public_address_without_auth(tmp_path: Path) -> None:
     proc = bearwatch("review", "--store", str(tmp_path / "x.db"), "--host", "0.0.0.0")
     assert proc.returncode == 2 and "reachable from other machines" in proc.stderr
+
+
+def test_without_sign_in_only_loopback_host_headers_are_served(tmp_path: Path) -> None:
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 must not reach the review API."""
+    from monitor.web import LOOPBACK_HOSTS, create_app
+
+    store = ReviewStore(tmp_path / "h.db")
+    try:
+        app = create_app(store, Metrics(), lambda: {"ok": True}, allowed_hosts=LOOPBACK_HOSTS)
+        with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+            assert client.get("/api/events").status_code == 200
+            assert client.get("/api/events", headers={"host": "evil.example"}).status_code == 400
+    finally:
+        store.close()
