@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 INT8_ONNX = "model.int8.onnx"
 INT8_JSON = "int8.json"
+MAX_DROP_POINTS = 1.0
+MIN_SPEEDUP = 2.0
 _FORMATS = {"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}
 
 
@@ -146,21 +148,34 @@ def evaluate(
     return float(np.mean(out.argmax(axis=1) == np.asarray(targets))), out
 
 
-def throughput(model: Path, batch: int, threads: int, min_seconds: float = 3.0) -> float:
-    """Images per second of ``OnnxClassifier.predict`` at a fixed batch size and thread count.
+def throughputs(models: Sequence[Path], bench: Bench, rounds: int = 3) -> list[float]:
+    """Images per second of ``OnnxClassifier.predict`` for each model, at a fixed batch and thread count.
 
     Inference only (preprocessing excluded), on a fixed random batch, after the
-    classifier's own warm-up plus three more runs; timed for at least ``min_seconds``.
+    classifier's own warm-up. The models take turns over ``rounds`` rounds and
+    each keeps its best round, so a burst of other load on a shared machine
+    lands on both rather than skewing the ratio.
     """
-    clf = OnnxClassifier(model, threads=threads, warmup_batch=batch)
-    x = np.random.default_rng(0).integers(0, 256, size=(batch, *clf.input_hw, 3), dtype=np.uint8)
-    for _ in range(3):
-        clf.predict(x)
+    classifiers = [
+        OnnxClassifier(m, threads=bench.threads, warmup_batch=bench.batch) for m in models
+    ]
+    x = np.random.default_rng(0).integers(
+        0, 256, size=(bench.batch, *classifiers[0].input_hw, 3), dtype=np.uint8
+    )
+    best = [0.0] * len(classifiers)
+    for _ in range(rounds):
+        for i, clf in enumerate(classifiers):
+            best[i] = max(best[i], _rate(clf, x, bench.seconds / rounds))
+    return best
+
+
+def _rate(clf: OnnxClassifier, x: np.ndarray, seconds: float) -> float:
+    clf.predict(x)
     runs, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_seconds or runs < 5:
+    while (elapsed := time.perf_counter() - start) < seconds or runs < 3:
         clf.predict(x)
         runs += 1
-    return runs * batch / elapsed
+    return runs * len(x) / elapsed
 
 
 def compare_models(
@@ -173,8 +188,7 @@ def compare_models(
     """Accuracy, agreement and throughput of the FP32 and INT8 models side by side."""
     acc32, p32 = evaluate(fp32, files, targets)
     acc8, p8 = evaluate(int8, files, targets)
-    ips32 = throughput(fp32, bench.batch, bench.threads, bench.seconds)
-    ips8 = throughput(int8, bench.batch, bench.threads, bench.seconds)
+    ips32, ips8 = throughputs([fp32, int8], bench)
     return {
         "n_valid": len(files),
         "fp32": {
@@ -196,7 +210,14 @@ def compare_models(
         "batch": bench.batch,
         "threads": bench.threads or os.cpu_count(),
         "seconds_per_model": bench.seconds,
-        "goals": {"max_accuracy_drop_points": 1.0, "min_speedup": 2.0},
+    } | _goals(100 * (acc32 - acc8), ips8 / ips32)
+
+
+def _goals(drop_points: float, speedup: float) -> dict[str, Any]:
+    """The project's INT8 goals and whether this model met them (reported, never enforced)."""
+    return {
+        "goals": {"max_accuracy_drop_points": MAX_DROP_POINTS, "min_speedup": MIN_SPEEDUP},
+        "goals_met": {"accuracy": drop_points <= MAX_DROP_POINTS, "speed": speedup >= MIN_SPEEDUP},
     }
 
 
@@ -274,6 +295,12 @@ def quantize_and_compare(
     report.update(format=fmt, per_channel=True, n_calibration=len(calib))
     (out.parent / INT8_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(format_table(report), flush=True)
+    if report["speedup"] < 1.0:
+        logger.warning(
+            "INT8 is slower than FP32 for this model on this CPU (%.2fx); deploy %s",
+            report["speedup"],
+            fp32.name,
+        )
     return report
 
 
