@@ -91,6 +91,7 @@ def quantize_model(fp32: Path, out: Path, calib_files: Sequence[Path], fmt: str 
     if not calib_files:
         raise QuantizeError("no calibration images; INT8 calibration needs training images")
     clf = OnnxClassifier(fp32)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp_dir:
         prepped, quantized = Path(tmp_dir) / "prepped.onnx", Path(tmp_dir) / "int8.onnx"
         # Shape inference and graph fusion (conv+bn etc.) first, as ONNX Runtime recommends.

@@ -190,7 +190,7 @@ def test_pickle_is_named_unsafe_and_explained(run: Path) -> None:
 
 
 def test_quantize_command_uses_the_runs_split(run: Path, data_dir: Path, tmp_path: Path) -> None:
-    out = tmp_path / "q.int8.onnx"
+    out = tmp_path / "not-yet" / "q.int8.onnx"
     argv = [
         "quantize",
         "--model",
@@ -206,7 +206,7 @@ def test_quantize_command_uses_the_runs_split(run: Path, data_dir: Path, tmp_pat
         )
         == 0
     )
-    report = _json(tmp_path / "int8.json")
+    report = _json(out.parent / "int8.json")
     assert (
         report["format"] == "qoperator"
         and report["n_valid"] == _json(run / "metrics.json")["n_valid"]
