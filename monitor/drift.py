@@ -110,6 +110,8 @@ class _Reference:
         # side, so a camera whose frames sit in a dense cluster right at a
         # quantile (common with small reference sets) is not called shifted.
         self.lo, self.hi = q05 - RANGE_MARGIN * self.span, q95 + RANGE_MARGIN * self.span
+        # The share of the training set beyond each edge (usually 0 after widening).
+        self.low_mass, self.high_mass = self.cdf(self.lo - 1e-12), 1.0 - self.cdf(self.hi)
 
     def cdf(self, x: float) -> float:
         """F_ref(x): share of the reference ≤ x (right-continuous for ties)."""
@@ -125,22 +127,49 @@ class _Reference:
 
 def tail_distance(ref: _Reference, values: np.ndarray, tails: str) -> tuple[float, str]:
     """The one-sided tail KS distance of ``values`` from ``ref``; returns (D, which tail)."""
-    low = (
-        float(np.mean(values < ref.lo)) - ref.cdf(ref.lo - 1e-12)
-        if tails in ("both", "low")
-        else 0.0
-    )
-    high = (
-        float(np.mean(values > ref.hi)) - (1.0 - ref.cdf(ref.hi))
-        if tails in ("both", "high")
-        else 0.0
-    )
+    return _tail(ref, float(np.mean(values < ref.lo)), float(np.mean(values > ref.hi)), tails)
+
+
+def _tail(ref: _Reference, share_low: float, share_high: float, tails: str) -> tuple[float, str]:
+    low = share_low - ref.low_mass if tails in ("both", "low") else 0.0
+    high = share_high - ref.high_mass if tails in ("both", "high") else 0.0
     return (max(low, 0.0), "low") if low >= high else (max(high, 0.0), "high")
+
+
+class _TailWindow:
+    """The last ``size`` values of one signal, as running counts beyond the training range.
+
+    Counting on append and on eviction keeps each frame's update O(1): the
+    alert thread does this for every signal of every frame.
+    """
+
+    def __init__(self, ref: _Reference, size: int) -> None:
+        self.ref = ref
+        self._flags: deque[tuple[bool, bool]] = deque(maxlen=size)
+        self.n_low = self.n_high = 0
+
+    def __len__(self) -> int:
+        return len(self._flags)
+
+    def append(self, x: float) -> None:
+        if len(self._flags) == self._flags.maxlen:
+            old_low, old_high = self._flags[0]
+            self.n_low -= old_low
+            self.n_high -= old_high
+        flags = (x < self.ref.lo, x > self.ref.hi)
+        self._flags.append(flags)
+        self.n_low += flags[0]
+        self.n_high += flags[1]
+
+    def distance(self, tails: str) -> tuple[float, str]:
+        n = len(self._flags)
+        return _tail(self.ref, self.n_low / n, self.n_high / n, tails)
 
 
 @dataclass(slots=True)
 class _CameraDrift:
-    windows: dict[str, deque[float]]
+    windows: dict[str, _TailWindow]
+
     state: DriftState = "in_domain"
     flags: tuple[str, ...] = ()
     statistics: dict[str, float] = field(default_factory=dict)
@@ -227,7 +256,7 @@ class DriftMonitor:
         cam = self._cams.get(camera)
         if cam is None:
             cam = self._cams[camera] = _CameraDrift(
-                windows={n: deque(maxlen=self.settings.window) for n in self.refs}
+                windows={n: _TailWindow(ref, self.settings.window) for n, ref in self.refs.items()}
             )
         values = {**stats, "confidence": confidence}
         for name, win in cam.windows.items():
@@ -272,9 +301,8 @@ class DriftMonitor:
         for name, win in cam.windows.items():
             if len(win) < s.min_samples:
                 continue
-            d, tail = tail_distance(
-                self.refs[name], np.fromiter(win, dtype=np.float64), TAILS[name]
-            )
+            d, tail = win.distance(TAILS[name])
+
             cam.statistics[name] = round(d, 4)
             worst = max(worst, d)
             if d >= s.enter:
