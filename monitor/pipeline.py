@@ -51,7 +51,9 @@ class Pipeline:
             metrics,
             clock,
         )
-        self.hub = FrameHub(on_drop=self._count_drop)
+        # Files may decode up to a batch ahead while the model works (live: one frame, newest wins).
+        self.hub = FrameHub(on_drop=self._count_drop, file_depth=cfg.batching.max_batch)
+
         meta = classifier.meta
         cameras = [c for c in cfg.cameras if c.enabled]
         self.modes = ModeBook(
