@@ -84,32 +84,48 @@ def make_static_clip(
     return path
 
 
+def _replay_cpu(
+    clip: Path, clf: OnnxClassifier, opts: ReplayOptions
+) -> tuple[float, dict[str, Any]]:
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    summary = run_replay([clip], clf, opts)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), summary
+
+
 def motion_gate_cpu(
     clf: OnnxClassifier, threads: int, minutes: float = 2.0, fps: float = 2.0
 ) -> dict[str, Any]:
     """Process CPU seconds to watch a static camera, without and with the motion gate.
 
     Both runs replay the same static clip (every frame sampled) through the
-    whole pipeline; CPU is the process's user + system time, all threads.
+    whole pipeline; CPU is the process's user + system time, all threads. A
+    replay also has a fixed cost (opening the store, warming the model up,
+    starting threads) that a camera watched for days does not pay per frame,
+    so a one-frame replay is measured too and subtracted: ``net_cpu_s`` is
+    the cost of watching, and ``cpu_ratio`` compares those.
     """
     frames = int(minutes * 60 * fps)
     out: dict[str, Any] = {"video_s": minutes * 60, "fps": fps}
     with tempfile.TemporaryDirectory(prefix="bearwatch-bench-") as tmp:
         clip = make_static_clip(Path(tmp) / "static.avi", frames, fps)
+        one = make_static_clip(Path(tmp) / "one.avi", 1, fps)
         for name, gate in (("without_gate", False), ("with_gate", True)):
             opts = ReplayOptions(
                 fps=fps, threads=threads, motion_gate=MotionGateConfig(enabled=gate, recheck_s=10.0)
             )
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            summary = run_replay([clip], clf, opts)
-            after = resource.getrusage(resource.RUSAGE_SELF)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            fixed, _ = _replay_cpu(one, clf, opts)
+            cpu, summary = _replay_cpu(clip, clf, opts)
             out[name] = {
                 "cpu_s": round(cpu, 3),
+                "fixed_cpu_s": round(fixed, 3),
+                "net_cpu_s": round(max(cpu - fixed, 0.0), 3),
                 "classified": summary["frames"],
                 "offered": summary["offered"],
             }
-    out["cpu_ratio"] = round(out["with_gate"]["cpu_s"] / max(out["without_gate"]["cpu_s"], 1e-9), 3)
+    out["cpu_ratio"] = round(
+        out["with_gate"]["net_cpu_s"] / max(out["without_gate"]["net_cpu_s"], 1e-9), 3
+    )
     return out
 
 
