@@ -62,6 +62,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from monitor.inference import OnnxClassifier
     from monitor.model_meta import ModelError
     from monitor.replay import ReplayOptions, run_replay
+    from monitor.review_store import StoreError
 
     missing = [v for v in args.videos if not v.is_file()]
     if missing:
@@ -81,7 +82,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
                              decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
-    except (ModelError, ValueError) as exc:
+    except (ModelError, ValueError, StoreError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     if args.json:

@@ -25,7 +25,7 @@ from monitor.metrics import Metrics
 from monitor.model_meta import ModelError
 from monitor.notifiers import NotificationService
 from monitor.pipeline import Pipeline
-from monitor.review_store import ReviewStore
+from monitor.review_store import ReviewStore, StoreError
 from monitor.sdnotify import Notifier, watchdog_interval_s
 from monitor.web import LOOPBACK_HOSTS, WebError, WebServer, create_app
 
@@ -113,7 +113,12 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     except ModelError as exc:
         logger.error("refusing to start: %s", exc)
         return EXIT_CONFIG
-    store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
+    try:
+        store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
+    except StoreError as exc:
+        logger.error("refusing to start: %s (check store.path)", exc)
+        return EXIT_CONFIG
+
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
         notifications = _notifications(cfg, store, metrics, pipeline)

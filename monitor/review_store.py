@@ -314,9 +314,11 @@ class ReviewStore:
         self._closing = threading.Event()  # also cuts a retry backoff short
         self._healthy = True
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = _connect(self._path, busy_timeout_ms, read_only=False)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open review store {self._path}: {exc}") from exc
+
         try:
             # SQLite: WAL lets the web threads read while the alert thread writes.
             mode = self._writer.execute("PRAGMA journal_mode=WAL").fetchone()[0]

@@ -256,3 +256,33 @@ def test_systemd_unit_verifies_cleanly(tmp_path: Path) -> None:
     for key in ("Type=notify", "WatchdogSec=", "DynamicUser=yes", "StateDirectory=", "ProtectSystem=strict",
                 "NoNewPrivileges=yes"):  # fmt: skip
         assert key in unit
+
+
+def test_an_unusable_store_path_is_refused_with_the_key(
+    tmp_path: Path, color_model: Path, bear_clip: Path
+) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the store's folder should be")
+    cfg = config(tmp_path, color_model, [{"id": "a", "source": str(bear_clip)}])
+    cfg["store"]["path"] = str(blocker / "events.db")
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run([sys.executable, "-m", "monitor", "run", "-c", str(path)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 2
+    assert (
+        "refusing to start: cannot open review store" in proc.stdout and "store.path" in proc.stdout
+    )
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_the_store_folder_is_created(
+    tmp_path: Path, color_model: Path, bear_clip: Path, daemons: list[Daemon]
+) -> None:
+    """Regression: `make demo` on a fresh clone failed because var/ did not exist yet."""
+    cfg = config(tmp_path, color_model, [{"id": "a", "source": str(bear_clip), "loop": True}])
+    cfg["store"]["path"] = str(tmp_path / "var" / "deeper" / "events.db")
+    d = Daemon(tmp_path, cfg)
+    daemons.append(d)
+    assert d.read_notify("READY=1"), d.output()
+    assert (tmp_path / "var" / "deeper" / "events.db").exists()
