@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +29,7 @@ from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
 from monitor.review_store import AuditSample, NewEvent, ReviewStore
 from monitor.rollout import ModeBook
+from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class EventSummary:
     frames: int
 
 
-class AlertStage:
+class AlertStage(Worker):
     """Consumes prediction batches in order; owns the decision policies and event rows.
 
     Args:
@@ -86,7 +86,9 @@ class AlertStage:
         clock: Callable[[], float] = time.monotonic,
         extras: AlertExtras | None = None,
     ) -> None:
+        super().__init__("alerts")
         extras = extras or AlertExtras()
+
         self.drift, self.audit, self.candidate, self.stats = (
             extras.drift,
             extras.audit,
@@ -112,8 +114,6 @@ class AlertStage:
         self.first_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
-        self.stop_event = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="alerts", daemon=False)
 
     def submit(self, predictions: list[Prediction]) -> None:
         """Hand a batch over from the inference thread (never blocks for long)."""
@@ -123,19 +123,6 @@ class AlertStage:
             logger.error("alert queue full for 5 s; %d predictions not decided", len(predictions))
             for p in predictions:
                 self.metrics.frames_dropped.labels(camera=p.frame.camera, reason="error").inc()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     def gate_state(self, camera: str, last_seq: int) -> tuple[bool, bool]:
         """For the motion gate: (is the decision on frame ``last_seq`` in?, was the last decision positive?)."""

@@ -13,7 +13,6 @@ File frames are never dropped: a replay must be deterministic.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -24,6 +23,7 @@ from monitor.config import BatchingConfig
 from monitor.frame_hub import FrameHub
 from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
+from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class LatencyModel:
         return self._est[nearest] * size / nearest
 
 
-class InferenceWorker:
+class InferenceWorker(Worker):
     """The ``inference`` thread: hub → deadline batches → classifier → prediction sink.
 
     Args:
@@ -83,6 +83,7 @@ class InferenceWorker:
         clock: Callable[[], float] = time.monotonic,
         candidate: Classifier | None = None,
     ) -> None:
+        super().__init__("inference")
         self.candidate = candidate
         self.hub, self.classifier, self.cfg, self.metrics, self.sink = (
             hub,
@@ -94,12 +95,10 @@ class InferenceWorker:
         self.clock = clock
         self.latency = LatencyModel()
         self.budget_s = cfg.latency_budget_ms / 1000.0
-        self.stop_event = threading.Event()
         self.last_inference_mono: float | None = None
         self.last_loop_mono = clock()
         self.batches = 0
         self._pending: list[Frame] = []
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=False)
 
     def calibrate(self, sizes: tuple[int, ...], example_hw: tuple[int, int]) -> None:
         """Seed the latency model by timing a few batches before real frames arrive."""
@@ -109,19 +108,6 @@ class InferenceWorker:
                 t0 = self.clock()
                 self.classifier.predict(batch)
                 self.latency.observe(size, self.clock() - t0)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def join(self, timeout: float) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
 
     @property
     def pending(self) -> int:

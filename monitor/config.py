@@ -231,7 +231,7 @@ class WebConfig(Strict):
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
-        if self.enabled and not _is_loopback(self.host) and not self.auth.enabled:
+        if self.enabled and not is_loopback(self.host) and not self.auth.enabled:
             raise ValueError(
                 f"host {self.host!r} is reachable from other machines: configure web.auth users or "
                 "tokens first, or bind 127.0.0.1"
@@ -363,7 +363,8 @@ class Config(Strict):
         return self
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
     if host == "localhost":
         return True
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import ipaddress
 import json
 import re
 import signal
@@ -15,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from monitor.config import SLUG, Config, ConfigError, load_config
+from monitor.config import SLUG, Config, ConfigError, is_loopback, load_config
 from monitor.review_store import ReviewStore, StoreError
 
 if TYPE_CHECKING:
@@ -54,15 +53,6 @@ def _load(config: Path | None) -> Config | None:
         raise CommandError(f"{config}: {first}") from None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def cmd_review(args: argparse.Namespace) -> int:
     """Serve the review pages against a store until Ctrl-C or SIGTERM."""
     from monitor.metrics import Metrics
@@ -76,7 +66,7 @@ def cmd_review(args: argparse.Namespace) -> int:
         if not 0 <= port <= 65535:
             raise CommandError(f"--port must be within 0..65535; got {port}")
         auth = cfg.web.auth if cfg else None
-        if not _is_loopback(host) and not (auth and auth.enabled):
+        if not is_loopback(host) and not (auth and auth.enabled):
             raise CommandError(
                 f"{host} is reachable from other machines: give --config with web.auth users, "
                 "or listen on 127.0.0.1"

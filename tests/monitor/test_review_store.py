@@ -325,9 +325,13 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         ReviewStore(path)
 
 
-def test_a_missing_folder_fails_at_open(tmp_path: Path) -> None:
+def test_a_missing_folder_is_created_but_an_impossible_path_fails_at_open(tmp_path: Path) -> None:
+    ReviewStore(tmp_path / "no" / "such" / "events.db").close()
+    assert (tmp_path / "no" / "such" / "events.db").exists()
+    (tmp_path / "file").write_text("not a folder")
     with pytest.raises(StoreError, match="cannot open review store"):
-        ReviewStore(tmp_path / "no" / "such" / "events.db")
+        ReviewStore(tmp_path / "file" / "events.db")
+
 
 
 def test_a_writer_thread_and_a_reader_thread_do_not_interfere(store: ReviewStore) -> None:
