@@ -166,10 +166,18 @@ def _start_web(
         elif kind == "verdict":
             notifications.wake()
 
+    def health() -> dict[str, Any]:
+        report = pipeline.health()
+        if notifications.enabled:
+            alive = notifications.is_alive()
+            report["workers"]["notify"] = alive
+            report["ok"] = report["ok"] and alive
+        return report
+
     app = create_app(
         store,
         metrics,
-        pipeline.health,
+        health,
         auth=cfg.web.auth,
         modes=pipeline.modes,
         labels=pipeline.classifier.meta.labels,

@@ -61,7 +61,9 @@ def test_active_alerts_notify_at_once_shadow_never(tmp_path: Path, color_model: 
                 assert late.wait_for("bearwatch/available", b"online").retain
                 assert late.wait_for("bearwatch/gate/status", b"online").retain
 
+            assert d.get("/healthz").json()["workers"]["notify"] is True
             (req,) = hook.wait_for(1, timeout_s=10)[:1]
+
             assert json.loads(req.body)["camera"] == "gate"
             # Both cameras see the same bear; the shadow one recorded it but told nobody.
             lake = wait_for(lambda: d.get("/api/events?camera=lake").json()["events"])
