@@ -333,7 +333,6 @@ def test_a_missing_folder_is_created_but_an_impossible_path_fails_at_open(tmp_pa
         ReviewStore(tmp_path / "file" / "events.db")
 
 
-
 def test_a_writer_thread_and_a_reader_thread_do_not_interfere(store: ReviewStore) -> None:
     errors: list[BaseException] = []
     done = threading.Event()

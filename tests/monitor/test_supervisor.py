@@ -26,7 +26,6 @@ class CrashingClassifier(OnnxClassifier):
         self._crash = threading.Event()  # before super(): the warm-up already calls predict
         super().__init__(path)
 
-
     def crash(self) -> None:
         self._crash.set()
 
