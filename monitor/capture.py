@@ -294,7 +294,7 @@ class CaptureWorker:
             logger.error("camera %s: %s", self.cfg.id, self._last_error)
             return "ended"
         if self.cfg.loop:
-            logger.info("camera %s: end of %s, looping", self.cfg.id, self.cfg.safe_source)
+            logger.debug("camera %s: end of %s, looping", self.cfg.id, self.cfg.safe_source)
             replay.rewind(1.0 / self.cfg.fps)
             return "rewind"
         logger.info("camera %s: end of %s", self.cfg.id, self.cfg.safe_source)
