@@ -581,13 +581,7 @@ class ReviewStore:
     def add_audit_sample(self, sample: AuditSample) -> int | None:
         """Store a frame the model did not alert on, for a human to label. None if it failed (logged)."""
         _check_jpeg(sample.snapshot_jpeg)
-        try:
-            return self._write_or_raise("add_audit_sample", lambda c: _insert_audit(c, sample))
-        except StoreError as exc:
-            logger.error(
-                "review store: audit sample of camera %s not stored: %s", sample.camera, exc
-            )
-            return None
+        return self._write_or_log("add_audit_sample", lambda c: _insert_audit(c, sample))
 
     def list_audit_samples(
         self,
@@ -691,10 +685,7 @@ class ReviewStore:
 
             )  # fmt: skip
 
-        try:
-            self._write_or_raise("add_camera_stats", write)
-        except StoreError as exc:
-            logger.warning("review store: camera statistics not stored: %s", exc)
+        self._write_or_log("add_camera_stats", write)
 
     def camera_stats(
         self, since: float | None = None, until: float | None = None
@@ -725,10 +716,7 @@ class ReviewStore:
                   d.candidate_score, d.candidate_version, d.snapshot_jpeg) for d in disagreements],
             )  # fmt: skip
 
-        try:
-            self._write_or_raise("add_candidate_comparison", write)
-        except StoreError as exc:
-            logger.warning("review store: candidate comparison not stored: %s", exc)
+        self._write_or_log("add_candidate_comparison", write)
 
     def candidate_summary(
         self, since: float | None = None, until: float | None = None
@@ -847,6 +835,14 @@ class ReviewStore:
                     break  # not transient: retrying cannot help
         self._give_up(op, record, jpeg, error or StoreError("store is closed"), attempt)
         return None
+
+    def _write_or_log(self, op: str, fn: Callable[[sqlite3.Connection], T]) -> T | None:
+        """For records worth keeping but not worth a spill (samples, statistics): retry, then log an error."""
+        try:
+            return self._write_or_raise(op, fn)
+        except StoreError as exc:
+            logger.error("review store: %s not stored: %s", op, exc)
+            return None
 
     def _write_or_raise(self, op: str, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in a committed transaction with the same retries as events; raise when it gives up.
