@@ -21,7 +21,7 @@ class Frame:
         image: the model input, ``uint8`` (H, W, 3) RGB.
         snapshot: a downscaled BGR copy of the original frame for review (or None).
         live: True for live sources (drop-oldest policy), False for files.
-        stats: ``monitor.image_stats.image_stats`` of ``image`` (for the drift monitor).
+        stats: ``monitor.model.image_stats.image_stats`` of ``image`` (for the drift monitor).
         frame_diff: mean absolute gray-level change from the previous frame read
             (0..255, on a small thumbnail), None for the first frame.
         source_hw: the (height, width) the camera actually delivered.

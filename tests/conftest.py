@@ -51,9 +51,10 @@ def color_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real ``model.onnx`` (labels bear/empty/person, 64x64) with reference statistics."""
     import cv2
 
-    from monitor.image_stats import reference_confidence, reference_from_images
-    from monitor.model_meta import ModelMetadata
-    from monitor.preprocess import frame_to_input
+    from monitor.model.image_stats import reference_from_images
+    from monitor.model.metadata import ModelMetadata
+    from monitor.model.preprocess import frame_to_input
+    from monitor.model.reference import reference_confidence
     from training.export import export_onnx
 
     images = [

@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from monitor.dataset_export import MANIFEST
-from monitor.inference import OnnxClassifier
 from monitor.metrics import Metrics
-from monitor.review_store import AuditSample, ReviewStore
-from monitor.web import create_app
+from monitor.model.onnx import OnnxClassifier
+from monitor.records import AuditSample
+from monitor.report.dataset_export import MANIFEST
+from monitor.store import ReviewStore
+from monitor.web.app import create_app
 from tests.media import scene, write_clip
 
 pytestmark = pytest.mark.slow

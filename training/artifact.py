@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 from fastai.vision.all import Learner, imagenet_stats
 
-from monitor.image_stats import reference_confidence, reference_from_images
-from monitor.model_meta import ModelMetadata
-from monitor.preprocess import file_to_input
+from monitor.model.image_stats import reference_from_images
+from monitor.model.metadata import ModelMetadata
+from monitor.model.preprocess import file_to_input
+from monitor.model.reference import reference_confidence
 from training.export import export_onnx
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def reference_stats(
 ) -> dict[str, Any]:
     """The drift monitor's reference: image statistics of training images and validation confidence.
 
-    The images go through ``monitor.preprocess`` exactly as camera frames will,
+    The images go through ``monitor.model.preprocess`` exactly as camera frames will,
     so the live statistics are compared with numbers measured the same way.
     """
     rng = np.random.default_rng(seed)

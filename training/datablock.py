@@ -1,7 +1,7 @@
 """The fastai DataBlock: images labelled by folder, a seeded split, and the train/valid transforms.
 
 The validation transform is the deployment contract: ``Resize(size, crop)``
-is what ``monitor.preprocess`` reproduces on the edge, so it must be the only
+is what ``monitor.model.preprocess`` reproduces on the edge, so it must be the only
 item transform the validation split (and ``test_dl``/``predict``) sees. fastai's
 ``RandomResizedCrop`` would otherwise also run on validation with its own
 centre-crop-and-zoom, which no camera frame gets at inference time.

@@ -5,7 +5,7 @@ the cast, the /255 scaling and the ImageNet normalisation itself (fastai keeps
 ``Normalize`` in the DataLoaders, not in ``learn.model``, so a bare export of
 ``learn.model`` would silently expect normalised float input). It ends in a
 softmax, so the output is class probabilities. Metadata rides in
-``metadata_props`` (see ``monitor.model_meta``).
+``metadata_props`` (see ``monitor.model.metadata``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import onnx
 import torch
 from torch import nn
 
-from monitor.model_meta import ModelMetadata
+from monitor.model.metadata import ModelMetadata
 
 OPSET = 18
 

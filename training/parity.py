@@ -17,8 +17,8 @@ import numpy as np
 from fastai.vision.all import Learner
 from fastprogress.fastprogress import progress_bar
 
-from monitor.inference import OnnxClassifier
-from monitor.preprocess import file_to_input
+from monitor.model.onnx import OnnxClassifier
+from monitor.model.preprocess import file_to_input
 from training.errors import TrainingError
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def compare(
         "tolerance": tol,
         "passed": bool(n and not len(disagree) and not len(over)),
         "reference": "fastai learn.predict (validation transforms)",
-        "candidate": "monitor.preprocess.file_to_input + monitor.inference.OnnxClassifier",
+        "candidate": "monitor.model.preprocess.file_to_input + monitor.model.onnx.OnnxClassifier",
         "n_top1_disagreements": int(len(disagree)),
         "top1_disagreements": [
             {

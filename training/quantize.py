@@ -1,6 +1,6 @@
 """INT8 static quantization with ONNX Runtime, and an honest FP32-vs-INT8 comparison.
 
-Calibration images go through ``monitor.preprocess`` into the uint8 graph
+Calibration images go through ``monitor.model.preprocess`` into the uint8 graph
 input, exactly like camera frames, so the activation ranges ONNX Runtime
 measures are the ranges the edge will see. Weights are quantized per channel
 (int8), activations as uint8: the combination x86 VNNI kernels run fastest.
@@ -28,9 +28,9 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from monitor.inference import OnnxClassifier
-from monitor.model_meta import PREFIX, ModelMetadata
-from monitor.preprocess import file_to_input
+from monitor.model.metadata import PREFIX, ModelMetadata
+from monitor.model.onnx import OnnxClassifier
+from monitor.model.preprocess import file_to_input
 from training.errors import TrainingError
 
 logger = logging.getLogger(__name__)

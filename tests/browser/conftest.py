@@ -15,12 +15,13 @@ import cv2
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-from monitor.auth import hash_password
 from monitor.config import AuthConfig, UserConfig
 from monitor.metrics import Metrics
-from monitor.review_store import AuditSample, NewEvent, ReviewStore
-from monitor.rollout import ModeBook
-from monitor.web import WebServer, create_app
+from monitor.records import AuditSample, NewEvent
+from monitor.store import ReviewStore
+from monitor.store.modes import ModeBook
+from monitor.web.app import WebServer, create_app
+from monitor.web.auth import hash_password
 from tests.media import scene
 
 CHROMIUM = Path(os.environ.get("BEARWATCH_CHROMIUM", "/usr/bin/chromium"))

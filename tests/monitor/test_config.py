@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from monitor.config import ConfigError, load_config, parse_config, redact_url, source_kind
+from monitor.config import load_config, parse_config, redact_url, source_kind
+from monitor.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

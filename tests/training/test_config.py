@@ -57,7 +57,7 @@ def test_registering_the_commands_does_not_import_torch() -> None:
 
 def test_train_help_lists_the_issue_flags(capsys: pytest.CaptureFixture[str]) -> None:
     """`bearwatch train --help` works through the bearwatch.commands entry point."""
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     with pytest.raises(SystemExit) as info:
         main(["train", "--help"])
@@ -77,7 +77,7 @@ def test_without_the_training_extra_the_commands_say_how_to_install_it(argv: lis
     """An edge box has no torch: the command prints one line and exits 2 instead of a traceback."""
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['fastai'] = None; "
-        f"from monitor.cli import main; sys.exit(main({argv!r}))"
+        f"from monitor.cli.main import main; sys.exit(main({argv!r}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.preprocess import file_to_input
+from monitor.model.preprocess import file_to_input
 from training.config import TrainConfig
 from training.datablock import TRAIN, VALID, build_datablock, build_dataloaders, item_transforms
 from training.dataset import DataError, scan_images
@@ -48,7 +48,7 @@ def test_batches_have_the_configured_shape(shapes_dir: Path) -> None:
 
 
 def test_validation_pipeline_matches_the_monitor_preprocessing(shapes_dir: Path) -> None:
-    """fastai's validation transforms and monitor.preprocess must give the same pixels (odd sizes)."""
+    """fastai's validation transforms and monitor.model.preprocess must give the same pixels (odd sizes)."""
     import torch
     from fastai.vision.all import imagenet_stats
 

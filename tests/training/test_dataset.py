@@ -80,7 +80,7 @@ def test_unusable_folders_are_refused_with_one_line(
 def test_bad_data_through_the_cli_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from monitor.cli import main
+    from monitor.cli.main import main
 
     root = tmp_path / "empty-data"
     root.mkdir()

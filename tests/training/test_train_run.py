@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from monitor.cli import main
-from monitor.image_stats import STAT_NAMES
-from monitor.inference import OnnxClassifier
-from monitor.preprocess import file_to_input
+from monitor.cli.main import main
+from monitor.model.onnx import OnnxClassifier
+from monitor.model.preprocess import file_to_input
+from monitor.model.reference import STAT_NAMES
 from training.config import TrainConfig
 from training.datablock import build_datablock
 from training.dataset import scan_images

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from monitor.cli import main
+from monitor.cli.main import main
 from training.config import TrainConfig
 from training.datablock import build_dataloaders
 from training.dataset import scan_images

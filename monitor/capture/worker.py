@@ -1,0 +1,412 @@
+"""Capture threads: one per camera, reading, sampling and preprocessing frames into the FrameHub.
+
+Each :class:`CaptureWorker` opens its camera through the :class:`FrameSource`
+protocol, samples to the camera's ``fps`` (live: by monotonic time; files: by the
+video's own timestamps, so replays are deterministic) and preprocesses in its own
+thread, so decoding and resizing run in parallel across cameras. A failing camera
+is never fatal: it goes ``reconnecting``, retries with capped, jittered backoff,
+and is ``offline`` after ``reconnect.offline_after`` failed attempts, still trying.
+URLs may hold passwords: only ``cfg.safe_source`` is logged or shown, and exception
+texts are scrubbed. (FFmpeg prints some errors to stderr itself, e.g. ``Connection
+to tcp://host:port failed``; they name the host but never the user info.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from monitor.capture.hub import FrameHub
+from monitor.capture.motion import MotionGate, thumbnail
+from monitor.capture.sources import FrameSource, Opener, open_source, scrub
+from monitor.config import CameraConfig
+from monitor.errors import SourceError
+from monitor.frames import Frame
+from monitor.metrics import Metrics
+from monitor.model.image_stats import image_stats
+from monitor.model.preprocess import frame_to_input
+
+logger = logging.getLogger(__name__)
+
+
+MAX_CONSECUTIVE_BAD_READS = 25  # a file failing this often in a row has ended, header or not
+SAMPLE_TOLERANCE_S = 0.0005  # POS_MSEC is a float: 300 may come back as 299.99999
+MAX_BACKOFF_DOUBLINGS = 30  # a camera down for days must not overflow the float
+GATE_DECISION_WAIT_S = 5.0  # a file's motion gate waits this long at most for a decision
+STALL_RESYNC_S = 1.0  # a real-time replay this far behind restarts its clock instead of rushing
+
+
+class _Sampler:
+    """Picks timestamps at ``fps`` from a faster stream, restarting its grid after a gap."""
+
+    def __init__(self, fps: float) -> None:
+        self._interval_s = 1.0 / fps
+        self._next_s: float | None = None
+
+    def take(self, t_s: float) -> bool:
+        if self._next_s is not None and t_s < self._next_s - SAMPLE_TOLERANCE_S:
+            return False
+        if self._next_s is None or t_s - self._next_s >= self._interval_s:
+            self._next_s = t_s + self._interval_s  # first frame, or after a gap: no burst
+        else:
+            self._next_s += self._interval_s
+        return True
+
+
+@dataclass
+class _Replay:
+    """Where a file replay stands on its own timeline (seconds), across loop passes."""
+
+    start_wall: float
+    sampler: _Sampler  # kept across loop passes: the timeline, not the pass, sets the grid
+    offset_s: float = 0.0
+    anchor_mono: float | None = None
+    pass_frames: int = 0
+    last_s: float = 0.0
+    prev_s: float = 0.0
+
+    def rewind(self, fallback_period_s: float) -> None:
+        """Start the next loop pass right after this one's last frame."""
+        period = self.last_s - self.prev_s if self.last_s > self.prev_s else fallback_period_s
+        self.offset_s += self.last_s + period
+        self.pass_frames, self.last_s, self.prev_s = 0, 0.0, 0.0
+
+
+# How one open-and-read session ended: stop() called, stream lost, file over, loop again.
+_Outcome = Literal["stopped", "lost", "ended", "rewind"]
+
+
+class CaptureWorker:
+    """One camera's capture thread, ``capture:<camera id>``.
+
+    Args:
+        cfg: the camera's configuration.
+        input_hw: the model's input (height, width).
+        resize_method: ``crop`` or ``squish``, from the model's metadata.
+        hub: where sampled frames go; the worker registers its camera at
+            construction and closes it when it ends for good.
+        metrics: the daemon's metrics.
+        clock: monotonic clock (durations, live sampling, ``captured_mono``).
+        wall_clock: epoch clock (``captured_at``).
+        opener: opens the source; :func:`open_source` unless a test injects its own.
+        gate_state: ``(camera, last seq delivered) -> (decided, positive)``: whether
+            the decision on the last frame let through is in, and whether the
+            camera's last decision was positive. None: never positive.
+    """
+
+    def __init__(
+        self,
+        cfg: CameraConfig,
+        input_hw: tuple[int, int],
+        resize_method: str,
+        hub: FrameHub,
+        metrics: Metrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        opener: Opener = open_source,
+        gate_state: Callable[[str, int], tuple[bool, bool]] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self._input_hw = input_hw
+        self._resize_method = resize_method
+        self._hub = hub
+        self._metrics = metrics
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._opener = opener
+        self._gate_state = gate_state or (lambda _camera, _seq: (True, False))
+        gate = cfg.motion_gate
+        self._gate = (
+            MotionGate(gate.pixel_threshold, gate.min_changed_fraction, gate.recheck_s)
+            if gate.enabled
+            else None
+        )
+        self._prev_thumb: np.ndarray | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"capture:{cfg.id}", daemon=False)
+        self._rng = random.Random()
+        self._status = ""
+        self._last_frame_mono: float | None = None
+        self._last_error: str | None = None
+        self._frames_read = 0
+        self._seq = 0
+        self._failures = 0  # consecutive attempts that produced no frame
+        hub.register(cfg.id)
+        self._set_status("starting")
+
+    # Read from other threads: each property is one attribute read, never torn.
+    @property
+    def status(self) -> str:
+        """``starting``, ``online``, ``reconnecting``, ``offline`` or ``ended``."""
+        return self._status
+
+    @property
+    def last_frame_mono(self) -> float | None:
+        """``clock()`` of the last frame read; it stalls while a file waits on the hub."""
+        return self._last_frame_mono
+
+    @property
+    def last_error(self) -> str | None:
+        """The most recent problem, redacted; kept after the camera recovers."""
+        return self._last_error
+
+    @property
+    def frames_read(self) -> int:
+        """Frames read from the source, sampled or not."""
+        return self._frames_read
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to exit.
+
+        It exits within ~1 s from backoff, pacing or a full hub slot. An OpenCV call
+        cannot be interrupted: a blocked read ends within ``read_timeout_s``, a
+        blocked open within ``open_timeout_s`` (the worst case).
+        """
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True when it has ended (or never started)."""
+        if self._thread.ident is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("camera %s: capture thread still alive after join", self.cfg.id)
+            return False
+        return True
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        logger.info("camera %s: capture starting from %s", self.cfg.id, self.cfg.safe_source)
+        try:
+            self._loop()
+        finally:
+            self._hub.close(self.cfg.id)
+            if self._status != "ended":
+                self._set_status("offline")
+            logger.info("camera %s: capture stopped (%s)", self.cfg.id, self._status)
+
+    def _loop(self) -> None:
+        replay = _Replay(start_wall=self._wall_clock(), sampler=_Sampler(self.cfg.fps))
+        reconnecting = False
+        while not self._stop.is_set():
+            if reconnecting:
+                self._metrics.reconnects.labels(camera=self.cfg.id).inc()
+            try:
+                outcome = self._session(replay)
+            except Exception as exc:  # the loop boundary: a camera bug must not kill the thread
+                self._log_unexpected(exc)
+                outcome = "lost"
+            if outcome == "ended":
+                self._set_status("ended")
+                return
+            reconnecting = outcome == "lost"
+            if reconnecting:
+                self._backoff()
+
+    def _session(self, replay: _Replay) -> _Outcome:
+        """Open the source once and read it until it is lost, ends, or we are stopped."""
+        try:
+            source = self._opener(self.cfg)
+        except SourceError as exc:
+            if not exc.retry:
+                self._last_error = str(exc)
+                logger.error("camera %s: %s; giving up", self.cfg.id, exc)
+                return "ended"
+            self._fail(str(exc))
+            return "lost"
+        try:
+            if self.cfg.kind == "file":
+                return self._pump_file(source, replay)
+            return self._pump_live(source)
+        finally:
+            source.release()
+
+    def _pump_live(self, source: FrameSource) -> _Outcome:
+        sampler = _Sampler(self.cfg.fps)
+        got_frame = False
+        while not self._stop.is_set():
+            ok, image = source.read()
+            if not ok or image is None:
+                if self._stop.is_set():
+                    break
+                if got_frame:
+                    self._lost()
+                else:
+                    self._fail(f"{self.cfg.safe_source} opened but delivered no frame")
+                return "lost"
+            got_frame = True
+            now = self._on_frame_read()
+            if sampler.take(now):
+                self._deliver(image, now, self._wall_clock(), live=True)
+        return "stopped"
+
+    def _pump_file(self, source: FrameSource, replay: _Replay) -> _Outcome:
+        bad_reads = 0
+        while not self._stop.is_set():
+            ok, image = source.read()
+            if not ok or image is None:
+                bad_reads += 1
+                # A failed read before the frame count is a corrupt frame: skip it.
+                if bad_reads > MAX_CONSECUTIVE_BAD_READS or not source.skip():
+                    return self._file_finished(replay)
+                self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+                continue
+            bad_reads = 0
+            self._on_frame_read()
+            pos_s = source.position_ms() / 1000.0
+            replay.prev_s, replay.last_s = replay.last_s, pos_s
+            replay.pass_frames += 1
+            t_s = replay.offset_s + pos_s
+            if replay.sampler.take(t_s) and self._pace(replay, t_s):
+                captured_at = (
+                    replay.start_wall + t_s if self.cfg.pacing == "fast" else self._wall_clock()
+                )
+                self._deliver(image, self._clock(), captured_at, live=False)
+        return "stopped"
+
+    def _pace(self, replay: _Replay, t_s: float) -> bool:
+        """In real-time pacing, wait until the frame's moment; False when stopped meanwhile."""
+        if self.cfg.pacing != "realtime":
+            return True
+        now = self._clock()
+        if replay.anchor_mono is None or now - (replay.anchor_mono + t_s) > STALL_RESYNC_S:
+            replay.anchor_mono = now - t_s
+        delay = replay.anchor_mono + t_s - now
+        return delay <= 0 or not self._stop.wait(delay)
+
+    def _file_finished(self, replay: _Replay) -> _Outcome:
+        if replay.pass_frames == 0:
+            self._last_error = f"video file {self.cfg.safe_source} has no readable frames"
+            logger.error("camera %s: %s", self.cfg.id, self._last_error)
+            return "ended"
+        if self.cfg.loop:
+            logger.debug("camera %s: end of %s, looping", self.cfg.id, self.cfg.safe_source)
+            replay.rewind(1.0 / self.cfg.fps)
+            return "rewind"
+        logger.info("camera %s: end of %s", self.cfg.id, self.cfg.safe_source)
+        return "ended"
+
+    def _on_frame_read(self) -> float:
+        now = self._clock()
+        self._frames_read += 1
+        self._last_frame_mono = now
+        if self._status != "online":
+            self._failures = 0
+            self._set_status("online")
+        return now
+
+    def _deliver(self, bgr: np.ndarray, mono: float, captured_at: float, live: bool) -> None:
+        """Gate, preprocess and measure one sampled frame, then hand it to the hub (blocking for files)."""
+        self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
+        thumb = thumbnail(bgr)
+        prev, self._prev_thumb = self._prev_thumb, thumb
+        diff = (
+            None
+            if prev is None or prev.shape != thumb.shape
+            else float(np.mean(np.abs(thumb - prev)))
+        )
+        # Files are gated on their own timeline so a fast replay re-checks on schedule.
+        gate_t = captured_at if not live else mono
+        if (
+            self._gate is not None
+            and not self._gate.check(thumb, gate_t, lambda: self._last_positive(live)).run
+        ):
+            self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
+            return
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        image = frame_to_input(rgb, self._input_hw, self._resize_method)
+        frame = Frame(
+            camera=self.cfg.id,
+            seq=self._seq,
+            captured_mono=mono,
+            captured_at=captured_at,
+            image=image,
+            snapshot=_snapshot(bgr, self.cfg.snapshot_width),
+            live=live,
+            stats=image_stats(image),
+            frame_diff=diff,
+            source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
+        )
+        self._seq += 1
+        self._hub.put(frame, self._stop)
+
+    def _last_positive(self, live: bool) -> bool:
+        """Was the camera's last decision positive? Unknown counts as yes for live sources.
+
+        A file waits for the decision instead (bounded), so a replay gates the
+        same frames however fast the model is: deterministic.
+        """
+        last_seq = self._seq - 1
+        decided, positive = self._gate_state(self.cfg.id, last_seq)
+        if live:
+            return positive or not decided
+        deadline = self._clock() + GATE_DECISION_WAIT_S
+        while not decided and not self._stop.is_set() and self._clock() < deadline:
+            self._stop.wait(0.002)
+            decided, positive = self._gate_state(self.cfg.id, last_seq)
+        return positive or not decided
+
+    def _lost(self) -> None:
+        self._last_error = (
+            f"stream {self.cfg.safe_source} stopped delivering frames "
+            f"(read failed or nothing within {self.cfg.read_timeout_s:g} s)"
+        )
+        logger.warning("camera %s: %s; reconnecting", self.cfg.id, self._last_error)
+        self._set_status("reconnecting")
+
+    def _fail(self, message: str) -> None:
+        """Record an attempt that produced no frame, and the status that implies."""
+        self._failures += 1
+        self._last_error = message
+        offline = self._failures >= self.cfg.reconnect.offline_after
+        self._set_status("offline" if offline else "reconnecting")
+        logger.warning("camera %s: %s (attempt %d failed)", self.cfg.id, message, self._failures)
+
+    def _backoff(self) -> None:
+        rc = self.cfg.reconnect
+        doublings = min(max(self._failures - 1, 0), MAX_BACKOFF_DOUBLINGS)
+        delay = min(rc.max_s, rc.initial_s * 2**doublings)
+        # Jitter, so cameras behind one failed switch do not retry in lockstep.
+        self._stop.wait(delay * self._rng.uniform(0.5, 1.0))
+
+    def _log_unexpected(self, exc: Exception) -> None:
+        # Not logger.exception: OpenCV/FFmpeg messages may quote the raw URL, so
+        # the traceback is scrubbed of credentials before it is logged.
+        trace = scrub("".join(traceback.format_exception(exc)), self.cfg)
+        logger.error("camera %s: capture failed unexpectedly; reconnecting\n%s", self.cfg.id, trace)
+        self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+        self._fail(scrub(f"unexpected error: {type(exc).__name__}: {exc}", self.cfg))
+
+    def _set_status(self, status: str) -> None:
+        if status == self._status:
+            return
+        logger.info("camera %s: status %s -> %s", self.cfg.id, self._status or "-", status)
+        self._status = status
+        self._metrics.set_camera_status(self.cfg.id, status)
+
+
+def _snapshot(bgr: np.ndarray, width: int) -> np.ndarray:
+    """The review snapshot: BGR, ``width`` pixels wide (never upscaled), read-only."""
+    height, src_width = bgr.shape[:2]
+    if src_width > width:
+        size = (width, max(1, round(height * width / src_width)))
+        snap = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+    else:
+        snap = bgr
+    snap.setflags(write=False)
+    return snap

@@ -1,0 +1,211 @@
+"""The ``bearwatch report`` and ``bearwatch export-dataset`` sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from monitor.config import Config, load_config
+from monitor.errors import ConfigError, StoreError
+from monitor.store import ReviewStore
+
+AGE = re.compile(r"^(\d+)\s*([hdw])$")
+AGE_UNITS_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
+DATE_HELP = "ISO-8601 (2024-06-01, 2024-06-01T20:00, with or without offset) or an age: 12h, 7d, 2w"
+
+
+class InputError(Exception):
+    """Bad command-line input; the message is the one line the user sees."""
+
+
+def parse_when(text: str, zone: ZoneInfo, now: float) -> float:
+    """A command-line time → UTC epoch seconds.
+
+    Ages (``7d``) count back from ``now``; a date is local midnight and a time
+    without an offset is local time, both on ``zone``'s clock — the clock the
+    report's day and night are read on.
+
+    Raises:
+        InputError: for anything else.
+    """
+    age = AGE.match(text.strip().lower())
+    if age:
+        return now - int(age.group(1)) * AGE_UNITS_S[age.group(2)]
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"bad date {text!r}: expected {DATE_HELP}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return when.timestamp()
+
+
+def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, float]:
+    now = time.time()
+    since = parse_when(args.since, zone, now) if args.since else None
+    until = parse_when(args.until, zone, now) if args.until else now
+    if since is not None and since >= until:
+        raise InputError(f"--since ({args.since}) must be before --until ({args.until or 'now'})")
+    return since, until
+
+
+def _open_store(path: Path) -> ReviewStore:
+    # ReviewStore creates a missing file; a typo must not produce an empty report.
+    if not path.is_file():
+        raise InputError(f"no such review store: {path}")
+    try:
+        return ReviewStore(path)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``bearwatch report``: 0, or 2 for bad input."""
+    from monitor.report.build import build_report, settings_from_config
+    from monitor.report.html import write_report
+
+    try:
+        cfg = _load_config(args.config)
+        zone = ZoneInfo(cfg.timezone if cfg else "UTC")
+        since, until = _window(args, zone)
+        store = _open_store(args.store)
+    except InputError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    try:
+        data = build_report(store, settings_from_config(cfg, since, until))
+    finally:
+        store.close()
+    try:
+        html = write_report(data, args.out)
+    except OSError as exc:
+        print(f"report: cannot write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(data.summary, indent=2))
+    else:
+        print(format_summary(data.summary))
+        print(f"report: {html}")
+    return 0
+
+
+def _load_config(path: Path | None) -> Config | None:
+    if path is None:
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise InputError(
+            f"invalid configuration {path}: " + "; ".join(str(exc).splitlines())
+        ) from None
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """One screen: the window, then one line per camera with its recommendation."""
+    w = summary["window"]
+    zone = ZoneInfo(w["timezone"])
+
+    def local(value: str | None) -> str:
+        if value is None:
+            return "the first record"
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+    lines = [
+        f"bearwatch report: {local(w['since'])} → {local(w['until'])} {w['timezone']}"
+        f" (night {w['night_hours']})",
+        f"{'camera':<16} {'mode':<7} {'alerts':>6} {'judged':>6}  {'precision (95 %)':<18}"
+        f" {'recall (95 %)':<18} recommendation",
+    ]
+    for cam, c in summary["cameras"].items():
+        a = c["periods"]["all"]
+        lines.append(
+            f"{cam:<16} {c['mode']:<7} {a['alerts']:>6} {a['judged']:>6}  {_est(a['precision']):<18}"
+            f" {_est(a['recall']):<18} {c['recommendation']['text']}"
+        )
+    if not summary["cameras"]:
+        lines.append("(no cameras and no records in this window)")
+    return "\n".join(lines)
+
+
+def _est(est: dict[str, float] | None) -> str:
+    if not est:
+        return "—"
+    return f"{est['value']:.2f} ({est['low']:.2f}–{est['high']:.2f})"
+
+
+def cmd_export_dataset(args: argparse.Namespace) -> int:
+    """``bearwatch export-dataset``: 0, or 2 for bad input."""
+    from monitor.report.dataset_export import MANIFEST, export_dataset
+
+    try:
+        since, until = _window(args, ZoneInfo("UTC"))
+        store = _open_store(args.store)
+    except InputError as exc:
+        print(f"export-dataset: {exc}", file=sys.stderr)
+        return 2
+    try:
+        summary = export_dataset(
+            store, args.out, since=since, until=until, rejected_as=args.rejected_as
+        )
+    except ValueError as exc:
+        print(f"export-dataset: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"export-dataset: cannot write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    total = sum(summary.per_class.values())
+    print(f"exported to {args.out}: {total} images in {len(summary.per_class)} classes")
+    for label, n in summary.per_class.items():
+        print(f"  {label:<20} {n:>6}")
+    skipped = ", ".join(f"{k} {n}" for k, n in sorted(summary.skipped.items())) or "none"
+    print(
+        f"written {summary.written}, unchanged {summary.unchanged}, removed {summary.removed};"
+        f" skipped: {skipped}"
+    )
+    print(f"manifest: {args.out / MANIFEST}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``report`` and ``export-dataset`` to the ``bearwatch`` parser."""
+    p = sub.add_parser(
+        "report",
+        help="per-camera rollout report: HTML with plots and report.json",
+        description="Precision, estimated recall, day vs night, latency, drift, the shadow candidate "
+        "and a promotion recommendation per camera.",
+    )
+    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument(
+        "--config", type=Path, help="config file: modes, alert labels, time zone, criteria"
+    )
+    p.add_argument("--since", help=f"start of the window; {DATE_HELP}")
+    p.add_argument("--until", help="end of the window (default: now); same forms as --since")
+    p.add_argument("--out", type=Path, required=True, help="folder for report.html/json and plots")
+    p.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "export-dataset",
+        help="reviewed frames as class folders that `bearwatch train --data` reads",
+        description="Confirmed alerts under their label, relabelled ones under the new label, "
+        "labelled audit samples under theirs; DIR/<label>/<source>-<id>.jpg plus manifest.csv.",
+    )
+    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--out", type=Path, required=True, help="the dataset folder (re-runs update it)")
+    p.add_argument("--since", help=f"only frames from then on; {DATE_HELP} (times in UTC)")
+    p.add_argument("--until", help="only frames before then (default: now)")
+    p.add_argument(
+        "--rejected-as",
+        metavar="LABEL",
+        help="put rejected alerts under this class (e.g. empty); default: skip them",
+    )
+    p.set_defaults(func=cmd_export_dataset)

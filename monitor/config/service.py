@@ -1,0 +1,202 @@
+"""The rest of the config: model, batching, store, web and sign-in, notifications, audit, candidate, promotion, supervisor — and the whole ``Config``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from monitor.config.base import HOURS, SLUG, Strict, is_loopback
+from monitor.config.camera import CameraConfig, DriftConfig
+
+
+class ModelConfig(Strict):
+    path: Path = Field(description="the .onnx model file")
+    providers: Literal["cpu", "cuda", "auto"] = "auto"
+    threads: int = Field(0, ge=0, le=256, description="intra-op threads; 0 = ONNX Runtime's choice")
+
+
+class BatchingConfig(Strict):
+    max_batch: int = Field(8, ge=1, le=256)
+    latency_budget_ms: float = Field(
+        1000.0, ge=10.0, le=600_000.0, description="capture → decision"
+    )
+
+
+class StoreConfig(Strict):
+    path: Path = Field(Path("bearwatch.db"), description="SQLite database file")
+    snapshot_quality: int = Field(85, ge=10, le=100, description="JPEG quality of snapshots")
+    write_retries: int = Field(5, ge=0, le=100)
+
+
+class UserConfig(Strict):
+    """A reviewer who signs in with a password (store only the hash: ``bearwatch hash-password``)."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    password_hash: str = Field(pattern=r"^scrypt\$", description="from `bearwatch hash-password`")
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class TokenConfig(Strict):
+    """An API token (``Authorization: Bearer …``) for scripts; write it as ${ENV_VAR}."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    token: str = Field(min_length=16)
+    role: Literal["reviewer", "admin"] = "reviewer"
+
+
+class AuthConfig(Strict):
+    users: list[UserConfig] = Field(default_factory=list)
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    session_secret: str | None = Field(
+        None,
+        min_length=16,
+        description="signs session cookies; random per start when unset (restarts sign out)",
+    )
+    session_hours: float = Field(12.0, gt=0.0, le=24 * 30)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.users or self.tokens)
+
+
+class WebConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+
+    @model_validator(mode="after")
+    def _auth_off_loopback(self) -> WebConfig:
+        if self.enabled and not is_loopback(self.host) and not self.auth.enabled:
+            raise ValueError(
+                f"host {self.host!r} is reachable from other machines: configure web.auth users or "
+                "tokens first, or bind 127.0.0.1"
+            )
+        return self
+
+
+class MqttConfig(Strict):
+    host: str
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = Field(None, description="write it as ${ENV_VAR}")
+    topic_prefix: str = Field("bearwatch", pattern=r"^[A-Za-z0-9_/-]+$")
+    client_id: str = "bearwatch"
+    qos: Literal[0, 1, 2] = 1
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+
+class WebhookConfig(Strict):
+    url: str = Field(pattern=r"^https?://", description="receives a JSON POST per notification")
+    secret: str | None = Field(
+        None, min_length=8, description="HMAC-SHA256 key for X-Bearwatch-Signature"
+    )
+    timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+
+
+class NotificationsConfig(Strict):
+    mqtt: MqttConfig | None = None
+    webhook: WebhookConfig | None = None
+    max_attempts: int = Field(
+        5, ge=1, le=1000, description="per event and channel, then it is marked failed"
+    )
+    retry_s: float = Field(
+        10.0, gt=0.0, le=3600.0, description="wait before retrying a failed delivery"
+    )
+
+
+class AuditConfig(Strict):
+    """Frames the model did not alert on, kept for humans to label (to estimate misses)."""
+
+    enabled: bool = True
+    random_rate: float = Field(
+        0.01, ge=0.0, le=1.0, description="share of non-alert frames sampled at random"
+    )
+    low_confidence: float = Field(
+        0.6, ge=0.0, le=1.0, description="sample frames whose top probability is below"
+    )
+    near_threshold_margin: float = Field(
+        0.15,
+        ge=0.0,
+        le=1.0,
+        description="sample frames whose alert score is this close below the threshold",
+    )
+    max_per_hour: int = Field(30, ge=0, le=100_000, description="per camera")
+
+
+class CandidateConfig(Strict):
+    """A second model run beside production on the same frames; it never notifies."""
+
+    path: Path
+    threads: int = Field(0, ge=0, le=256)
+    report_every_s: float = Field(60.0, ge=5.0, le=86400.0)
+    max_disagreements_per_hour: int = Field(60, ge=0, le=100_000)
+
+
+class PromotionConfig(Strict):
+    """When the report recommends moving a camera on (shadow → review → active)."""
+
+    min_reviewed: int = Field(
+        30, ge=1, description="reviewed alerts needed before any recommendation"
+    )
+    min_precision_lower: float = Field(
+        0.8, ge=0.0, le=1.0, description="Wilson 95 % lower bound of precision"
+    )
+    min_recall: float = Field(
+        0.9, ge=0.0, le=1.0, description="estimated recall (from audit samples)"
+    )
+    min_audit_labelled: int = Field(
+        50, ge=0, description="labelled audit samples needed to estimate misses"
+    )
+    night_hours: str = Field(
+        "20:00-06:00", pattern=HOURS, description="the report's night, local time"
+    )
+
+
+class SupervisorConfig(Strict):
+    max_restarts: int = Field(5, ge=0, le=1000, description="worker restarts allowed per window")
+    window_s: float = Field(300.0, gt=0.0)
+    stuck_after_s: float = Field(60.0, gt=1.0, description="a worker silent this long is restarted")
+    drain_timeout_s: float = Field(5.0, gt=0.0, le=300.0)
+
+
+class Config(Strict):
+    """The whole daemon configuration."""
+
+    cameras: list[CameraConfig] = Field(min_length=1)
+    model: ModelConfig
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    timezone: str = Field(
+        "UTC", description="IANA zone for active hours and the report's day/night"
+    )
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    candidate: CandidateConfig | None = None
+    promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as Europe/Berlin"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Config:
+        seen: set[str] = set()
+        for cam in self.cameras:
+            if cam.id in seen:
+                raise ValueError(f"camera id {cam.id!r} is used twice; ids must be unique")
+            seen.add(cam.id)
+        return self

@@ -1,0 +1,215 @@
+"""Deadline batching across cameras and the inference worker thread.
+
+One worker gathers frames from every camera into a batch until ``max_batch``
+frames are waiting, or until waiting longer would make the oldest frame miss
+its deadline: captured time + latency budget − the inference time expected for
+the batch about to run. Expected times are learned online per batch size, so
+the worker adapts to the box it runs on (and to a GPU). A live frame that can
+no longer make its deadline is dropped with reason ``stale`` instead of being
+classified late — an alert that arrives after the bear has left is noise.
+File frames are never dropped: a replay must be deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from monitor.capture.hub import FrameHub
+from monitor.config import BatchingConfig
+from monitor.frames import Frame, Prediction
+from monitor.metrics import Metrics
+from monitor.worker import Worker
+
+logger = logging.getLogger(__name__)
+
+PredictionSink = Callable[[list[Prediction]], None]
+
+
+class Classifier(Protocol):
+    """What the worker needs of a model (``monitor.model.onnx.OnnxClassifier`` fits)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+class LatencyModel:
+    """Expected inference seconds per batch size, learned as a moving average.
+
+    Sizes not yet measured are estimated by scaling the nearest measured size
+    linearly (batching is sub-linear in practice, so this errs on the safe side).
+    """
+
+    def __init__(self, alpha: float = 0.2) -> None:
+        self.alpha = alpha
+        self._est: dict[int, float] = {}
+
+    def observe(self, size: int, seconds: float) -> None:
+        old = self._est.get(size)
+        self._est[size] = seconds if old is None else (1 - self.alpha) * old + self.alpha * seconds
+
+    def expect(self, size: int) -> float:
+        if size in self._est:
+            return self._est[size]
+        if not self._est:
+            return 0.0
+        nearest = min(self._est, key=lambda s: abs(s - size))
+        return self._est[nearest] * size / nearest
+
+
+class InferenceWorker(Worker):
+    """The ``inference`` thread: hub → deadline batches → classifier → prediction sink.
+
+    Args:
+        hub: where capture threads leave frames.
+        classifier: the model.
+        cfg: batching settings.
+        metrics: counters for batches, drops and inference time.
+        sink: receives each batch's predictions (the alert stage's queue).
+        clock: monotonic clock (injectable for tests).
+        candidate: a shadow candidate model run on the same batches (never notifies).
+    """
+
+    def __init__(
+        self,
+        hub: FrameHub,
+        classifier: Classifier,
+        cfg: BatchingConfig,
+        metrics: Metrics,
+        sink: PredictionSink,
+        clock: Callable[[], float] = time.monotonic,
+        candidate: Classifier | None = None,
+    ) -> None:
+        super().__init__("inference")
+        self.candidate = candidate
+        self.hub, self.classifier, self.cfg, self.metrics, self.sink = (
+            hub,
+            classifier,
+            cfg,
+            metrics,
+            sink,
+        )
+        self.clock = clock
+        self.latency = LatencyModel()
+        self.budget_s = cfg.latency_budget_ms / 1000.0
+        self.last_inference_mono: float | None = None
+        self.last_loop_mono = clock()
+        self.batches = 0
+        self._pending: list[Frame] = []
+
+    def calibrate(self, sizes: tuple[int, ...], example_hw: tuple[int, int]) -> None:
+        """Seed the latency model by timing a few batches before real frames arrive."""
+        for size in sizes:
+            batch = np.zeros((size, *example_hw, 3), dtype=np.uint8)
+            for _ in range(2):
+                t0 = self.clock()
+                self.classifier.predict(batch)
+                self.latency.observe(size, self.clock() - t0)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                self.last_loop_mono = self.clock()
+                self._cycle()
+        finally:
+            for frame in self._pending + self.hub.drain():
+                self.metrics.frames_dropped.labels(camera=frame.camera, reason="shutdown").inc()
+            self._pending.clear()
+
+    def _cycle(self) -> None:
+        room = self.cfg.max_batch - len(self._pending)
+        if room > 0:
+            self._pending.extend(self.hub.take(room))
+            self._pending.sort(key=lambda f: f.captured_mono)
+        self._drop_stale()
+        if not self._pending:
+            self.hub.wait(0.1)
+            return
+        wait_s = self._time_left()
+        if len(self._pending) >= self.cfg.max_batch or wait_s <= 0 or self.hub.all_closed():
+            self._run_batch(self._pending[: self.cfg.max_batch])
+            del self._pending[: self.cfg.max_batch]
+        elif self._only_files():
+            # Files hand over one frame per camera at a time; if the next one is
+            # not there within a few milliseconds the capture side is the
+            # bottleneck (or ended), and waiting longer only adds latency.
+            if not self.hub.wait(min(wait_s, 0.005)):
+                self._run_batch(self._pending[: self.cfg.max_batch])
+                del self._pending[: self.cfg.max_batch]
+        else:
+            self.hub.wait(min(wait_s, 0.1))
+
+    def _only_files(self) -> bool:
+        return not any(f.live for f in self._pending)
+
+    def _time_left(self) -> float:
+        """Seconds the batch may still wait before its oldest live frame would be late."""
+        live = [f for f in self._pending if f.live]
+        if not live:
+            return self.budget_s
+        size = min(self.cfg.max_batch, len(self._pending) + 1)
+        # Dispatch with some slack before the hard deadline: the decision after
+        # inference and the thread hand-offs take time too.
+        slack = min(0.05, 0.1 * self.budget_s)
+        deadline = live[0].captured_mono + self.budget_s - self.latency.expect(size) - slack
+        return deadline - self.clock()
+
+    def _drop_stale(self) -> None:
+        now = self.clock()
+        expected = self.latency.expect(max(1, min(len(self._pending), self.cfg.max_batch)))
+        keep = []
+        for frame in self._pending:
+            if frame.live and now + expected - frame.captured_mono > self.budget_s:
+                self.metrics.frames_dropped.labels(camera=frame.camera, reason="stale").inc()
+            else:
+                keep.append(frame)
+        self._pending = keep
+
+    def _run_batch(self, frames: list[Frame]) -> None:
+        batch = np.stack([f.image for f in frames])
+        t0 = self.clock()
+        try:
+            probs = self.classifier.predict(batch)
+        except Exception:
+            # One bad batch must not take the worker down: log, count, skip.
+            logger.exception("inference failed for a batch of %d frames; skipping it", len(frames))
+            self.metrics.batch_errors.inc()
+            for f in frames:
+                self.metrics.frames_dropped.labels(camera=f.camera, reason="error").inc()
+            return
+        elapsed = self.clock() - t0
+        self.latency.observe(len(frames), elapsed)
+        self.metrics.inference_seconds.observe(elapsed)
+        self.metrics.batch_size.observe(len(frames))
+        self.last_inference_mono = done = self.clock()
+        self.batches += 1
+        cand = self._run_candidate(batch)
+        self.sink(
+            [
+                Prediction(
+                    frame=f,
+                    probs=p,
+                    decided_mono=done,
+                    candidate_probs=None if cand is None else cand[i],
+                )
+                for i, (f, p) in enumerate(zip(frames, probs, strict=True))
+            ]
+        )
+
+    def _run_candidate(self, batch: np.ndarray) -> np.ndarray | None:
+        if self.candidate is None:
+            return None
+        try:
+            return self.candidate.predict(batch)
+        except Exception:
+            # The candidate is on trial: its failure must never cost production a frame.
+            logger.exception("the shadow candidate failed on a batch of %d frames", len(batch))
+            self.metrics.batch_errors.inc()
+            return None

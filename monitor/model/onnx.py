@@ -1,0 +1,129 @@
+"""ONNX Runtime classifier: load and verify a model file, warm it up, classify batches."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from monitor.errors import ModelError
+from monitor.model.metadata import ModelMetadata
+
+logger = logging.getLogger(__name__)
+
+PROVIDER_CHOICES = ("cpu", "cuda", "auto")
+
+
+def select_providers(requested: str) -> list[str]:
+    """Map ``cpu|cuda|auto`` to ONNX Runtime execution providers available here.
+
+    ``cuda`` on a machine without the CUDA provider falls back to the CPU with one
+    warning rather than refusing to start: a camera box that lost its GPU driver
+    should keep watching, slower.
+    """
+    if requested not in PROVIDER_CHOICES:
+        raise ValueError(f"providers must be one of {PROVIDER_CHOICES}, got {requested!r}")
+    available = ort.get_available_providers()
+    if requested in ("cuda", "auto") and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if requested == "cuda":
+        logger.warning(
+            "CUDA was requested but ONNX Runtime has no CUDAExecutionProvider here "
+            "(available: %s); running on the CPU",
+            ", ".join(available),
+        )
+    return ["CPUExecutionProvider"]
+
+
+class OnnxClassifier:
+    """A verified, warmed-up ONNX Runtime session for one bearwatch model.
+
+    Args:
+        path: the ``.onnx`` file.
+        providers: ``cpu``, ``cuda`` or ``auto``.
+        threads: intra-op threads (0 lets ONNX Runtime choose).
+        warmup_batch: the largest batch to warm up with (the first runs allocate
+            memory and pick kernels; doing it at load keeps that cost out of the
+            first real frames' latency).
+
+    Raises:
+        ModelError: when the file is missing, corrupt, or its metadata does not
+            match the graph.
+    """
+
+    def __init__(
+        self, path: str | Path, providers: str = "cpu", threads: int = 0, warmup_batch: int = 1
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelError(f"model file {self.path} does not exist")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                os.fspath(self.path), sess_options=opts, providers=select_providers(providers)
+            )
+        except Exception as exc:  # ORT raises its own exception types for corrupt files
+            raise ModelError(f"{self.path} is not a loadable ONNX model: {exc}") from exc
+        self.meta = ModelMetadata.from_props(
+            self.session.get_modelmeta().custom_metadata_map, source=str(self.path)
+        )
+        self._input_name = self._check_graph()
+        self.providers = self.session.get_providers()
+        for batch in sorted({1, max(1, warmup_batch)}):
+            self.predict(np.zeros((batch, *self.meta.input_hw, 3), dtype=np.uint8))
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.meta.labels
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        return self.meta.input_hw
+
+    def _check_graph(self) -> str:
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelError(
+                f"{self.path}: expected one input and an output, got {len(inputs)} inputs"
+            )
+        inp, out = inputs[0], outputs[0]
+        if inp.type != "tensor(uint8)":
+            raise ModelError(f"{self.path}: input must be uint8 RGB NHWC, graph takes {inp.type}")
+        shape = list(inp.shape)
+        h, w = self.meta.input_hw
+        if len(shape) != 4 or shape[1:] != [h, w, 3]:
+            raise ModelError(
+                f"{self.path}: graph input shape {shape} does not match metadata input size "
+                f"[N, {h}, {w}, 3]"
+            )
+        n_out = out.shape[-1] if out.shape else None
+        if isinstance(n_out, int) and n_out != len(self.meta.labels):
+            raise ModelError(
+                f"{self.path}: graph outputs {n_out} classes but metadata lists "
+                f"{len(self.meta.labels)} labels {list(self.meta.labels)}"
+            )
+        return str(inp.name)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Classify a batch of preprocessed frames.
+
+        Args:
+            batch: ``uint8`` array (N, H, W, 3) in RGB order.
+
+        Returns:
+            float32 (N, C) class probabilities.
+        """
+        (probs,) = self.session.run(None, {self._input_name: batch})[:1]
+        out = np.asarray(probs, dtype=np.float32)
+        if out.ndim != 2 or out.shape[1] != len(self.meta.labels):
+            raise ModelError(
+                f"{self.path}: output shape {out.shape} does not match {len(self.meta.labels)} labels"
+            )
+        return out

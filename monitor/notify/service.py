@@ -1,0 +1,299 @@
+"""The ``notify`` thread: sends what the review store says is due, over MQTT and a webhook.
+
+The store is the outbox. An event is written (and committed) by the alert
+stage before anyone hears of it; this thread asks the store which alerts are
+due on each channel, sends them, and records every attempt in ``deliveries``.
+So a failure never loses an event (it stays in the store; its delivery row
+says ``failed`` with the error, and it is retried after ``retry_s``, up to
+``max_attempts``), and a notification decided elsewhere — a reviewer on the
+standalone review page, or before a crash — still goes out.
+
+What is due is gated by the rollout mode recorded on the event when it was
+created, not by the camera's mode now: ``active`` alerts go out at once
+(``type: "new"``), ``review`` alerts once a human confirms them
+(``type: "confirmed"``), ``shadow`` alerts never — promoting a camera later
+does not page anyone about what it saw in shadow.
+
+Delivery is at least once: a message whose acknowledgement is lost is sent
+again. Receivers should drop duplicates by ``id``.
+
+Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
+
+    {
+      "type": "new",                  # "new": active mode; "confirmed": review mode, confirmed
+      "id": 42,                       # the event's id in the review store
+      "camera": "campsite-north",
+      "label": "bear",
+      "score": 0.93,                  # the event's peak score so far
+      "start_time": 1718000000.0,     # UTC epoch seconds
+      "end_time": null,               # UTC epoch seconds; null while the event is open
+      "model_version": "bears-2024-06",
+      "mode": "active",               # rollout mode recorded on the event
+      "review_status": "pending",     # pending | confirmed (only confirmed events of review mode are sent)
+      "drift_flags": [],              # e.g. ["shifted", "dark"]: the camera's drift state at the time
+      "snapshot_url": "/api/events/42/snapshot.jpg"   # relative to the web UI; null without a snapshot
+    }
+
+MQTT topics are described in ``monitor.notify.mqtt``; the webhook's
+headers and HMAC signature in ``monitor.notify.webhook``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from monitor.config import NotificationsConfig
+from monitor.errors import StoreError
+from monitor.metrics import Metrics
+from monitor.notify.mqtt import MqttChannel
+from monitor.notify.webhook import WebhookChannel, verify_signature
+from monitor.store import ReviewStore
+
+__all__ = ["Channel", "NotificationService", "event_payload", "verify_signature"]
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 1.0
+STOP_GRACE_S = 0.3  # what join() lets an in-flight request finish before cutting it
+GRACE_S = 900.0
+BATCH = 100
+
+
+class Channel(Protocol):
+    """One way out (MQTT, webhook). ``send`` returns None when delivered, else the error.
+
+    ``ready`` is False while a channel knows it cannot deliver (MQTT: no
+    connection to the broker); its failed deliveries then wait for it instead
+    of spending their attempts.
+    """
+
+    name: str
+
+    @property
+    def ready(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def send(self, event_id: int, camera: str, body: bytes) -> str | None: ...
+
+    def abort(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The notification for a stored event (a row from the review store), as described above."""
+    return {
+        "type": "new" if event["mode"] == "active" else "confirmed",
+        "id": int(event["id"]),
+        "camera": event["camera"],
+        "label": event["label"],
+        "score": event["peak_score"],
+        "start_time": event["start_at"],
+        "end_time": event["end_at"],
+        "model_version": event["model_version"],
+        "mode": event["mode"],
+        "review_status": event["review_status"],
+        "drift_flags": list(event["drift_flags"]),
+        "snapshot_url": f"/api/events/{event['id']}/snapshot.jpg"
+        if event.get("has_snapshot")
+        else None,
+    }
+
+
+class NotificationService:
+    """The ``notify`` thread and its channels; built from ``cfg.notifications`` alone.
+
+    Args:
+        cfg: which channels, and the retry policy.
+        store: the review store (the outbox; attempts are recorded there).
+        metrics: ``bearwatch_notifications_total{channel,result}``.
+        camera_status: camera id → status, published retained on MQTT when it changes.
+        started_at: UTC epoch of the daemon's start (default: now). Alerts older
+            than ``grace_s`` before it are not sent, so a first start does not
+            page anyone about last month, while a quick restart after a crash
+            still sends what it had not.
+        clock: monotonic clock for request and acknowledgement deadlines.
+        poll_s: how often the store is asked when nobody calls ``wake``.
+        grace_s: see ``started_at``.
+    """
+
+    def __init__(
+        self,
+        cfg: NotificationsConfig,
+        store: ReviewStore,
+        metrics: Metrics,
+        *,
+        camera_status: Callable[[], Mapping[str, str]] | None = None,
+        started_at: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        poll_s: float = POLL_S,
+        grace_s: float = GRACE_S,
+    ) -> None:
+        self._cfg, self._store, self._metrics = cfg, store, metrics
+        self._camera_status = camera_status
+        self._since = (time.time() if started_at is None else started_at) - grace_s
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._kick = threading.Event()  # set by wake() and stop(): the loop's only wait
+        self._mqtt = (
+            MqttChannel(cfg.mqtt, self._stop, on_connected=self.wake, clock=clock)
+            if cfg.mqtt is not None
+            else None
+        )
+        self._channels: list[Channel] = [] if self._mqtt is None else [self._mqtt]
+        if cfg.webhook is not None:
+            self._channels.append(WebhookChannel(cfg.webhook, clock=clock))
+        self._thread = threading.Thread(target=self._run, name="notify", daemon=False)
+
+    @property
+    def enabled(self) -> bool:
+        """True when at least one channel (MQTT, webhook) is configured."""
+        return bool(self._channels)
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self._channels)
+
+    def start(self) -> None:
+        """Start the ``notify`` thread (nothing happens when no channel is configured)."""
+        if not self._channels:
+            logger.info("notifications: no channel configured")
+            return
+        logger.info("notifications: sending via %s", ", ".join(self.channels))
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Look for due notifications now (the alert stage calls this after storing an alert)."""
+        self._kick.set()
+
+    def stop(self) -> None:
+        """Ask the thread to stop after the delivery in hand (``join`` bounds that)."""
+        self._stop.set()
+        self._kick.set()
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the thread; True when it has ended (or never started).
+
+        A request still in flight after ``STOP_GRACE_S`` (a webhook that hangs)
+        is cut short rather than waited out: it is recorded as failed, and a
+        restart within ``grace_s`` tries it again.
+        """
+        if self._thread.ident is None:
+            return True
+        self._thread.join(min(timeout, STOP_GRACE_S))
+        if self._thread.is_alive() and self._stop.is_set():
+            for channel in self._channels:
+                channel.abort()
+            self._thread.join(max(0.0, timeout - STOP_GRACE_S))
+        return not self._thread.is_alive()
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        opened: list[Channel] = []
+        try:
+            for channel in self._channels:
+                channel.open()
+                opened.append(channel)
+            while not self._stop.is_set():
+                self._kick.clear()
+                self._one_pass()
+                self._kick.wait(self._poll_s)
+            self._publish_status()  # the cameras' last word (the pipeline has stopped)
+        except Exception:
+            logger.exception("notifications: the notify thread failed; nothing more is sent")
+        finally:
+            for channel in reversed(opened):
+                try:
+                    channel.close()
+                except Exception:  # one channel's shutdown must not skip the other's
+                    logger.exception("notifications: closing %s failed", channel.name)
+            logger.info("notifications: stopped")
+
+    def _one_pass(self) -> None:
+        """Publish camera status, then send what each channel has due; a loop boundary."""
+        self._publish_status()
+        retry_before = time.time() - self._cfg.retry_s
+        for channel in self._channels:
+            if self._stop.is_set():
+                return
+            try:
+                self._deliver_due(channel, retry_before)
+            except StoreError as exc:  # closed or unreadable: the next pass tries again
+                logger.warning("notifications: %s: review store unavailable: %s", channel.name, exc)
+                self._metrics.notifications.labels(channel=channel.name, result="error").inc()
+            except Exception:
+                logger.exception("notifications: %s: a delivery pass failed", channel.name)
+                self._metrics.notifications.labels(channel=channel.name, result="error").inc()
+
+    def _deliver_due(self, channel: Channel, retry_before: float) -> None:
+        # While the broker is away, only alerts never tried are tried (and
+        # counted): an outage longer than max_attempts × retry_s must not use
+        # up the retries of the alerts raised during it.
+        max_attempts = self._cfg.max_attempts if channel.ready else 1
+        rows = self._store.due_notifications(
+            channel.name,
+            since=self._since,
+            max_attempts=max_attempts,
+            retry_before=retry_before,
+            limit=BATCH,
+        )
+        for row in rows:
+            if self._stop.is_set():
+                return
+            self._deliver(channel, row)
+        if len(rows) == BATCH:
+            self._kick.set()  # more are waiting: no pause before the next page
+
+    def _deliver(self, channel: Channel, event: Mapping[str, Any]) -> None:
+        payload = event_payload(event)
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        event_id, attempt = payload["id"], int(event["attempts"]) + 1
+        error = channel.send(event_id, payload["camera"], body)
+        result = "sent" if error is None else "failed"
+        self._metrics.notifications.labels(channel=channel.name, result=result).inc()
+        trigger = "active" if payload["type"] == "new" else "confirmed"
+        self._store.record_delivery(event_id, channel.name, trigger, error is None, error)
+        if error is None:
+            logger.info(
+                "notifications: event %d (camera %s, %s) sent via %s",
+                event_id,
+                payload["camera"],
+                payload["type"],
+                channel.name,
+            )
+        elif attempt >= self._cfg.max_attempts:
+            logger.error(
+                "notifications: event %d via %s failed %d times, giving up: %s",
+                event_id,
+                channel.name,
+                attempt,
+                error,
+            )
+        else:
+            logger.warning(
+                "notifications: event %d via %s failed (attempt %d of %d, retry in %g s): %s",
+                event_id,
+                channel.name,
+                attempt,
+                self._cfg.max_attempts,
+                self._cfg.retry_s,
+                error,
+            )
+
+    def _publish_status(self) -> None:
+        if self._mqtt is None or self._camera_status is None:
+            return
+        try:
+            statuses = dict(self._camera_status())
+        except Exception:  # a camera being restarted must not stop notifications
+            logger.exception("notifications: cannot read camera status")
+            return
+        self._mqtt.publish_status(statuses)

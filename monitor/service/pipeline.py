@@ -1,0 +1,266 @@
+"""Wires one data path: capture threads → frame hub → inference worker → alert stage → store.
+
+Start order is consumers first (alerts, inference, then captures) so no frame
+arrives before something can take it; stop order is the reverse, producers
+first, each with a bounded drain, and every thread still alive after its
+timeout is named in a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from monitor.alerts.stage import AlertExtras, AlertStage
+from monitor.capture.hub import FrameHub
+from monitor.capture.worker import CaptureWorker
+from monitor.config import CameraConfig, Config
+from monitor.decide.audit import AuditSampler
+from monitor.decide.camera_stats import StatsRecorder
+from monitor.decide.candidate import CandidateTracker
+from monitor.decide.drift import DriftMonitor, DriftSettings
+from monitor.frames import Frame
+from monitor.inference.worker import InferenceWorker
+from monitor.metrics import Metrics
+from monitor.model.onnx import OnnxClassifier
+from monitor.store import ReviewStore
+from monitor.store.modes import ModeBook
+
+logger = logging.getLogger(__name__)
+
+STATS_PERIOD_S = 60.0  # how often per-camera operating statistics go to the store
+
+
+class Pipeline:
+    """All workers for one config, sharing one classifier, store and metrics."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        classifier: OnnxClassifier,
+        store: ReviewStore,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg, self.classifier, self.store, self.metrics, self.clock = (
+            cfg,
+            classifier,
+            store,
+            metrics,
+            clock,
+        )
+        # Files may decode up to a batch ahead while the model works (live: one frame, newest wins).
+        self.hub = FrameHub(on_drop=self._count_drop, file_depth=cfg.batching.max_batch)
+
+        meta = classifier.meta
+        cameras = [c for c in cfg.cameras if c.enabled]
+        self.modes = ModeBook(
+            {c.id: (c.mode, c.active_hours) for c in cameras}, cfg.timezone, load=store.camera_modes
+        )
+        self.candidate = self._load_candidate()
+        self.captures: dict[str, CaptureWorker] = {}
+        sampler = AuditSampler(cfg.audit) if cfg.audit.enabled else None
+        extras = AlertExtras(
+            drift=self._drift_monitor(),
+            modes=self.modes,
+            audit=sampler,
+            candidate=self._candidate_tracker(cameras),
+            stats=StatsRecorder(
+                [c.id for c in cameras],
+                metrics,
+                lambda: {cid: w.status for cid, w in self.captures.items()},
+                STATS_PERIOD_S,
+                sampler,
+            ),
+        )
+        self.alerts = AlertStage(
+            cameras,
+            meta.labels,
+            meta.model_version,
+            store,
+            metrics,
+            cfg.store.snapshot_quality,
+            clock=clock,
+            extras=extras,
+        )
+        self.inference = self._new_inference()
+        self.captures = {c.id: self._new_capture(c.id) for c in cameras}
+        self.started_mono: float | None = None
+
+    def _load_candidate(self) -> OnnxClassifier | None:
+        """The shadow candidate model, if configured (a broken one refuses the start, like production)."""
+        cc = self.cfg.candidate
+        if cc is None:
+            return None
+        candidate = OnnxClassifier(
+            cc.path, self.cfg.model.providers, cc.threads, self.cfg.batching.max_batch
+        )
+        if candidate.input_hw != self.classifier.input_hw or (
+            candidate.meta.resize_method != self.classifier.meta.resize_method
+        ):
+            raise ValueError(
+                f"candidate {cc.path} takes {candidate.input_hw} ({candidate.meta.resize_method}) but production "
+                f"takes {self.classifier.input_hw} ({self.classifier.meta.resize_method}); they must see the same frames"
+            )
+        logger.info(
+            "shadow candidate %s runs beside %s",
+            candidate.meta.model_version,
+            self.classifier.meta.model_version,
+        )
+        return candidate
+
+    def _candidate_tracker(self, cameras: list[CameraConfig]) -> CandidateTracker | None:
+        if self.candidate is None or self.cfg.candidate is None:
+            return None
+        return CandidateTracker(
+            self.classifier.labels,
+            self.candidate.labels,
+            {c.id: (c.decision.alert_labels, c.decision.threshold) for c in cameras},
+            (self.classifier.meta.model_version, self.candidate.meta.model_version),
+            self.cfg.candidate.report_every_s,
+            self.cfg.candidate.max_disagreements_per_hour,
+        )
+
+    def _drift_monitor(self) -> DriftMonitor | None:
+        meta, dc = self.classifier.meta, self.cfg.drift
+        if not dc.enabled:
+            return None
+        if meta.reference is None:
+            logger.warning(
+                "drift monitoring is disabled: model %s was exported without reference statistics",
+                self.classifier.path,
+            )
+            return None
+        settings = DriftSettings(
+            window=dc.window,
+            min_samples=dc.min_samples,
+            enter=dc.enter,
+            exit=dc.exit,
+            frozen_after_s=dc.frozen_after_s,
+            degraded_frames=dc.degraded_frames,
+        )
+        return DriftMonitor(meta.reference, settings, input_hw=meta.input_hw)
+
+    def _new_inference(self) -> InferenceWorker:
+        worker = InferenceWorker(
+            self.hub,
+            self.classifier,
+            self.cfg.batching,
+            self.metrics,
+            self.alerts.submit,
+            clock=self.clock,
+            candidate=self.candidate,
+        )
+        worker.calibrate(tuple(sorted({1, self.cfg.batching.max_batch})), self.classifier.input_hw)
+        return worker
+
+    def _new_capture(self, camera_id: str) -> CaptureWorker:
+        cam = next(c for c in self.cfg.cameras if c.id == camera_id)
+        meta = self.classifier.meta
+        return CaptureWorker(
+            cam,
+            meta.input_hw,
+            meta.resize_method,
+            self.hub,
+            self.metrics,
+            gate_state=self.alerts.gate_state,
+        )
+
+    def _count_drop(self, frame: Frame, reason: str) -> None:
+        self.metrics.frames_dropped.labels(camera=frame.camera, reason=reason).inc()
+
+    def start(self) -> None:
+        self.alerts.start()
+        self.inference.start()
+        for worker in self.captures.values():
+            worker.start()
+        self.started_mono = self.clock()
+        logger.info(
+            "pipeline started: %d camera(s), model %s, batch ≤ %d, budget %.0f ms",
+            len(self.captures),
+            self.classifier.meta.model_version,
+            self.cfg.batching.max_batch,
+            self.cfg.batching.latency_budget_ms,
+        )
+
+    def finished(self) -> bool:
+        """True when every camera has ended (files) and all frames are decided."""
+        return (
+            self.hub.all_closed()
+            and self.inference.pending == 0
+            and self.alerts.idle()
+            and not any(w.is_alive() for w in self.captures.values())
+        )
+
+    def restart_capture(self, camera_id: str) -> None:
+        """Replace a capture worker whose thread died (the supervisor calls this)."""
+        self.metrics.worker_restarts.labels(worker=f"capture:{camera_id}").inc()
+        self.captures[camera_id] = worker = self._new_capture(camera_id)
+        worker.start()
+
+    def restart_inference(self) -> None:
+        """Replace a crashed inference worker (its frames were already counted as dropped)."""
+        self.metrics.worker_restarts.labels(worker="inference").inc()
+        self.inference = self._new_inference()
+        self.inference.start()
+
+    def stop(self, drain_timeout_s: float = 5.0) -> list[str]:
+        """Stop producers, drain, stop consumers; returns the names of threads that would not stop."""
+        stuck: list[str] = []
+        for worker in self.captures.values():
+            worker.stop()
+        for cam_id, worker in self.captures.items():
+            if not worker.join(timeout=max(1.0, drain_timeout_s)):
+                stuck.append(f"capture:{cam_id}")
+        deadline = self.clock() + drain_timeout_s
+        while self.clock() < deadline and (self.inference.pending or not self.hub.all_closed()):
+            if not self.inference.is_alive():
+                break
+            self.inference.stop_event.wait(0.02)
+            if not any(w.is_alive() for w in self.captures.values()):
+                break
+        self.inference.stop()
+        if not self.inference.join(timeout=drain_timeout_s):
+            stuck.append("inference")
+        self.alerts.stop()
+        if not self.alerts.join(timeout=drain_timeout_s):
+            stuck.append("alerts")
+        for name in stuck:
+            logger.warning("thread %s did not stop within %.1f s", name, drain_timeout_s)
+        return stuck
+
+    def _drift_health(self, camera: str) -> dict[str, Any] | None:
+        drift = self.alerts.drift
+        if drift is None:
+            return None
+        state, flags = drift.state(camera)
+        return {"state": state, "flags": list(flags), "statistics": drift.statistics(camera)}
+
+    def health(self) -> dict[str, Any]:
+        """Per-camera status and the last successful inference, for ``/healthz``."""
+        now = self.clock()
+        last_inf = self.inference.last_inference_mono
+        cams = {
+            cam_id: {
+                "status": w.status,
+                "source": next(c.safe_source for c in self.cfg.cameras if c.id == cam_id),
+                "seconds_since_frame": None
+                if w.last_frame_mono is None
+                else round(now - w.last_frame_mono, 3),
+                "last_error": w.last_error,
+                "drift": self._drift_health(cam_id),
+            }
+            for cam_id, w in self.captures.items()
+        }
+        workers_ok = self.inference.is_alive() and self.alerts.is_alive()
+        return {
+            "ok": bool(workers_ok and self.store.healthy),
+            "model_version": self.classifier.meta.model_version,
+            "providers": list(self.classifier.providers),
+            "store_healthy": self.store.healthy,
+            "workers": {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()},
+            "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
+            "cameras": cams,
+        }

@@ -1,0 +1,36 @@
+"""The review queue: events, snapshots and verdicts in SQLite — the store package is the only one that speaks SQL.
+
+Why it is shaped this way:
+
+* Every write commits before it returns: notifications go out only after the
+  event is stored, so a crash after a notification can never lose the event.
+* A write that keeps failing (locked database, disk I/O error, read-only file)
+  is retried with a short backoff, then appended to a JSON-lines spill file
+  beside the database, so an alert is never dropped silently. The spill is
+  replayed at open and before the next write; while it cannot be replayed,
+  new writes queue behind it, so writes are applied in the order they were made.
+* One writer connection behind a lock serialises this process's writes;
+  each read (the web server's threads) opens its own connection, and WAL mode
+  lets them read while the alert thread writes.
+* Snapshots live in their own table keyed by event id: queue listings never drag
+  JPEG bytes through the page cache, retention can later drop old images while
+  keeping the verdicts, and a PostgreSQL backend can move them to BYTEA or
+  object storage without touching ``events``.
+* An event's natural key (camera, kind, label, start_at) is unique, so replaying
+  a spill twice (a crash between replay and clearing the file) adds nothing twice.
+
+Portability: queries are plain SQL with ``LIMIT`` and ``ON CONFLICT`` (both in
+PostgreSQL). SQLite-only parts are marked ``SQLite:`` — the PRAGMAs,
+``BEGIN IMMEDIATE``, ``AUTOINCREMENT``, ``lastrowid`` (PostgreSQL: ``RETURNING id``)
+and the DDL types (PostgreSQL: identity columns, ``DOUBLE PRECISION``, ``BYTEA``).
+Placeholders are ``?``; a PostgreSQL driver wants ``%s``.
+"""
+
+from __future__ import annotations
+
+from monitor.store.events import EventQueries
+from monitor.store.operations import OperationQueries
+
+
+class ReviewStore(EventQueries, OperationQueries):
+    """Events, snapshots and verdicts in one SQLite file, safe to share between threads (see ``StoreCore``)."""

@@ -1,0 +1,108 @@
+"""The review pages: the queue with its verdict bar, audit samples, and cameras with their modes."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from monitor.records import REASON_CODES
+from monitor.types import EVENT_KINDS, MODES, REVIEW_STATUSES
+from monitor.web.api import camera_rows
+from monitor.web.auth import User, current_user, render
+from monitor.web.wire import (
+    PAGE_SIZE,
+    BeforeId,
+    Store,
+    check_choice,
+    event_json,
+    event_page,
+    label_choices,
+    parse_time,
+    sample_json,
+)
+
+router = APIRouter(dependencies=[Depends(current_user)])
+
+PageText = Annotated[str | None, Query(max_length=128)]
+
+
+@router.get("/")
+def queue_page(
+    request: Request,
+    store: Store,
+    camera: PageText = None,
+    status: PageText = "pending",
+    label: PageText = None,
+    kind: PageText = None,
+    since: PageText = None,
+    until: PageText = None,
+    before_id: BeforeId = None,
+) -> Response:
+    """The review queue: one page of events (keyset), filters, and the verdict bar."""
+    filters = {"camera": camera or None, "status": status or None, "label": label or None,
+               "kind": kind or None}  # fmt: skip
+    check_choice("status", filters["status"], REVIEW_STATUSES)
+    check_choice("kind", filters["kind"], EVENT_KINDS)
+    since_at = parse_time("since", since or None)
+    until_at = parse_time("until", until or None)
+    if until_at is not None and until and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
+        until_at += 86_400  # a date picked as "to" includes that whole day
+    page, next_id = event_page(store, filters, since_at, until_at, PAGE_SIZE, before_id)
+    root = request.scope.get("root_path", "")
+    query = {**filters, "status": status or "", "since": since, "until": until}
+    context = {
+        "page": "queue",
+        "events": [event_json(ev, root) for ev in page],
+        "next_before_id": next_id,
+        "before_id": before_id,
+        "filters": {k: v for k, v in query.items() if v is not None},
+        "cameras": store.event_cameras(),
+        "labels": label_choices(request, store)[:-1],
+        "statuses": REVIEW_STATUSES,
+        "kinds": EVENT_KINDS,
+        "reasons": REASON_CODES,
+        "pending": store.count_events(status="pending"),
+    }
+    return render(request, "queue.html", context)
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    store: Store,
+    camera: PageText = None,
+    labelled: PageText = "no",
+    before_id: BeforeId = None,
+) -> Response:
+    """Frames the model did not alert on, for humans to label."""
+    flag = {"no": False, "yes": True}.get(labelled or "")
+    rows = store.list_audit_samples(
+        camera=camera or None, labelled=flag, limit=PAGE_SIZE + 1, before_id=before_id
+    )
+    page = rows[:PAGE_SIZE]
+    root = request.scope.get("root_path", "")
+    context = {
+        "page": "audit",
+        "samples": [sample_json(s, root) for s in page],
+        "next_before_id": page[-1]["id"] if len(rows) > PAGE_SIZE else None,
+        "filters": {"camera": camera or "", "labelled": labelled or ""},
+        "choices": label_choices(request, store),
+        "cameras": store.event_cameras(),
+    }
+    return render(request, "audit.html", context)
+
+
+@router.get("/cameras")
+def cameras_page(request: Request, store: Store, user: User) -> Response:
+    """Each camera's rollout mode with its history, and the form that changes it."""
+    context = {
+        "page": "cameras",
+        "cameras": camera_rows(store, request.app.state.modes, time.time()),
+        "modes": MODES,
+        "can_change": user.is_admin,
+    }
+    return render(request, "cameras.html", context)

@@ -1,0 +1,480 @@
+"""The review store on real SQLite files: CRUD, queue queries, migrations, locking and the spill."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from monitor.errors import StoreError
+from monitor.metrics import Metrics
+from monitor.records import NewEvent
+from monitor.store import ReviewStore
+from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migrations
+from tests.media import scene
+
+T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
+
+
+def jpeg(kind: str = "bear", seed: int = 0) -> bytes:
+    ok, buf = cv2.imencode(".jpg", scene(kind, seed=seed), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return buf.tobytes()
+
+
+def event(**overrides: Any) -> NewEvent:
+    fields: dict[str, Any] = {
+        "camera": "gate",
+        "label": "bear",
+        "kind": "alert",
+        "start_at": T0,
+        "end_at": None,
+        "peak_score": 0.91,
+        "model_version": "m-1",
+        "mode": "shadow",
+        "snapshot_jpeg": None,
+        "drift_flags": (),
+        "ood_score": None,
+        "details": {},
+        "frames": 3,
+    }
+    fields.update(overrides)
+    return NewEvent(**fields)
+
+
+def metric(metrics: Metrics, name: str) -> float | None:
+    return metrics.registry.get_sample_value(name)
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+def store(tmp_path: Path, metrics: Metrics) -> Iterator[ReviewStore]:
+    s = ReviewStore(tmp_path / "events.db", metrics=metrics)
+    yield s
+    s.close()
+
+
+def test_add_and_get_round_trip(store: ReviewStore) -> None:
+    snap = jpeg()
+    ev = event(
+        snapshot_jpeg=snap,
+        drift_flags=("dark",),
+        ood_score=0.4,
+        details={"scores": [0.8, 0.91], "hour": 3},
+        mode="review",
+    )
+    event_id = store.add_event(ev)
+    assert isinstance(event_id, int)
+    got = store.get_event(event_id)
+    assert got is not None
+    assert (got["camera"], got["label"], got["kind"], got["mode"]) == (
+        "gate",
+        "bear",
+        "alert",
+        "review",
+    )
+    assert got["start_at"] == T0 and got["end_at"] is None
+    assert got["peak_score"] == pytest.approx(0.91)
+    assert got["drift_flags"] == ["dark"] and got["details"] == {"hour": 3, "scores": [0.8, 0.91]}
+    assert got["review_status"] == "pending" and got["reviewer"] is None
+    assert got["has_snapshot"] is True and "snapshot" not in got and "jpeg" not in got
+    assert store.get_snapshot(event_id) == snap
+    decoded = cv2.imdecode(
+        np.frombuffer(store.get_snapshot(event_id) or b"", np.uint8), cv2.IMREAD_COLOR
+    )
+    assert decoded.shape == (240, 320, 3)
+
+
+def test_numpy_scores_are_stored_as_plain_numbers(store: ReviewStore) -> None:
+    """A peak score straight from the model is a NumPy scalar, which sqlite3 cannot bind."""
+    event_id = store.add_event(event(peak_score=np.float32(0.75), frames=np.int64(4)))
+    assert event_id is not None
+    got = store.get_event(event_id)
+    assert got is not None and got["peak_score"] == pytest.approx(0.75) and got["frames"] == 4
+
+
+def test_unknown_ids_read_as_none(store: ReviewStore) -> None:
+    assert store.get_event(999) is None
+    assert store.get_snapshot(999) is None
+    assert store.update_event(999, end_at=T0 + 1) is False
+
+
+def test_update_event_changes_only_what_is_given(store: ReviewStore) -> None:
+    event_id = store.add_event(event(snapshot_jpeg=jpeg(seed=1)))
+    assert event_id is not None
+    better = jpeg(seed=2)
+    assert store.update_event(event_id, peak_score=0.97, snapshot_jpeg=better, frames=9)
+    assert store.update_event(event_id, end_at=T0 + 30, details={"reason": "gone"})
+    got = store.get_event(event_id)
+    assert got is not None
+    assert got["end_at"] == T0 + 30 and got["peak_score"] == pytest.approx(0.97)
+    assert got["frames"] == 9 and got["details"] == {"reason": "gone"} and got["label"] == "bear"
+    assert store.get_snapshot(event_id) == better
+
+
+def test_snapshot_can_arrive_with_an_update(store: ReviewStore) -> None:
+    event_id = store.add_event(event())
+    assert event_id is not None and store.get_snapshot(event_id) is None
+    assert store.update_event(event_id, snapshot_jpeg=jpeg())
+    got = store.get_event(event_id)
+    assert got is not None and got["has_snapshot"] is True
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "motion"},
+        {"mode": "live"},
+        {"camera": ""},
+        {"end_at": T0 - 1},
+        {"frames": -1},
+        {"snapshot_jpeg": b"\x89PNG\r\n"},
+    ],
+)
+def test_new_event_validates_itself(bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        event(**bad)
+
+
+def test_adding_the_same_event_twice_keeps_one_row_with_the_newer_state(
+    store: ReviewStore,
+) -> None:
+    first = store.add_event(event())
+    assert first is not None
+    again = event(end_at=T0 + 8, peak_score=0.97, frames=7, snapshot_jpeg=jpeg())
+    assert store.add_event(again) == first
+    assert store.count_events() == 1
+    got = store.get_event(first)
+    assert got is not None and (got["end_at"], got["frames"], got["has_snapshot"]) == (
+        T0 + 8,
+        7,
+        True,
+    )
+
+
+def test_list_is_newest_first_and_pages_without_gaps(store: ReviewStore) -> None:
+    starts = [T0 + 5, T0 + 1, T0 + 3, T0 + 3, T0 + 9, T0 + 1, T0 + 7]
+    ids = [store.add_event(event(label=f"l{i}", start_at=t)) for i, t in enumerate(starts)]
+    expected = [i for _, i in sorted(zip(starts, ids, strict=True), reverse=True)]
+    seen: list[int] = []
+    before: int | None = None
+    while True:
+        page = store.list_events(limit=3, before_id=before)
+        seen += [e["id"] for e in page]
+        if len(page) < 3:
+            break
+        before = page[-1]["id"]
+    assert seen == expected
+    assert store.list_events(before_id=12345) == []
+
+
+@pytest.fixture
+def queue(store: ReviewStore) -> ReviewStore:
+    rows = [
+        ("gate", "bear", "alert", T0),
+        ("gate", "person", "alert", T0 + 10),
+        ("lake", "bear", "alert", T0 + 20),
+        ("lake", "dark", "drift", T0 + 30),
+        ("road", "bear", "alert", T0 + 40),
+    ]
+    for camera, label, kind, start in rows:
+        store.add_event(event(camera=camera, label=label, kind=kind, start_at=start))
+    confirmed = store.list_events(camera="lake", label="bear")[0]["id"]
+    assert store.set_verdict(confirmed, "confirmed", "ana", reviewed_at=T0 + 100)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["road/bear", "lake/dark", "lake/bear", "gate/person", "gate/bear"]),
+        ({"camera": "gate"}, ["gate/person", "gate/bear"]),
+        ({"label": "bear"}, ["road/bear", "lake/bear", "gate/bear"]),
+        ({"kind": "drift"}, ["lake/dark"]),
+        ({"status": "confirmed"}, ["lake/bear"]),
+        ({"status": "pending", "camera": "lake"}, ["lake/dark"]),
+        ({"since": T0 + 10}, ["road/bear", "lake/dark", "lake/bear", "gate/person"]),
+        ({"until": T0 + 10}, ["gate/bear"]),
+        ({"since": T0 + 10, "until": T0 + 30, "label": "bear"}, ["lake/bear"]),
+        ({"camera": "nowhere"}, []),
+    ],
+)
+def test_filters(queue: ReviewStore, filters: dict[str, Any], expected: list[str]) -> None:
+    got = [f"{e['camera']}/{e['label']}" for e in queue.list_events(**filters)]
+    assert got == expected
+    assert queue.count_events(**filters) == len(expected)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"status": "approved"}, {"kind": "motion"}, {"limit": 0}, {"limit": 5000}]
+)
+def test_bad_list_arguments_are_refused(store: ReviewStore, bad: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        store.list_events(**bad)
+
+
+def test_verdicts_keep_history_and_the_event_shows_the_latest(
+    store: ReviewStore, tmp_path: Path
+) -> None:
+    event_id = store.add_event(event())
+    assert event_id is not None
+    assert store.set_verdict(event_id, "unsure", "ana", note="too dark", reviewed_at=T0 + 60)
+    assert store.set_verdict(
+        event_id, "relabelled", "bo", reason_code="wrong_class", relabel="dog", reviewed_at=T0 + 90
+    )
+    got = store.get_event(event_id)
+    assert got is not None
+    assert (got["review_status"], got["reviewer"], got["relabel"]) == ("relabelled", "bo", "dog")
+    assert got["reason_code"] == "wrong_class" and got["reviewed_at"] == T0 + 90
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        history = conn.execute(
+            "SELECT status, reviewer FROM verdicts WHERE event_id = ? ORDER BY reviewed_at",
+            (event_id,),
+        ).fetchall()
+    assert history == [("unsure", "ana"), ("relabelled", "bo")]
+    assert store.set_verdict(12345, "confirmed", "ana") is False
+
+
+@pytest.mark.parametrize(
+    ("status", "reviewer", "relabel"),
+    [
+        ("approved", "ana", None),
+        ("confirmed", "", None),
+        ("relabelled", "ana", None),
+        ("confirmed", "ana", "dog"),
+    ],
+)
+def test_bad_verdicts_are_refused(
+    store: ReviewStore, status: str, reviewer: str, relabel: str | None
+) -> None:
+    event_id = store.add_event(event())
+    assert event_id is not None
+    with pytest.raises(ValueError):
+        store.set_verdict(event_id, status, reviewer, relabel=relabel)
+
+
+def test_database_is_in_wal_mode(store: ReviewStore, tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version() == SCHEMA_VERSION
+
+
+def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert apply_migrations(conn, upto=1) == 1
+    conn.execute(
+        "INSERT INTO events (kind, camera, label, peak_score, start_at, model_version, mode,"
+        " created_at, updated_at) VALUES ('alert', 'gate', 'bear', 0.8, ?, 'm-0', 'shadow', ?, ?)",
+        (T0, T0, T0),
+    )
+    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'verdicts'").fetchall() == []
+    conn.close()
+
+    store = ReviewStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 4
+        (old,) = store.list_events()
+        assert (old["camera"], old["model_version"], old["review_status"]) == (
+            "gate",
+            "m-0",
+            "pending",
+        )
+        assert store.set_verdict(old["id"], "confirmed", "ana")  # needs the v2 verdicts table
+    finally:
+        store.close()
+
+
+def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
+    try:
+        for migration in MIGRATIONS:
+            for statement in migration.statements:
+                conn.execute(statement)
+        assert apply_migrations(conn) == SCHEMA_VERSION
+        versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+        assert versions == [(m.version,) for m in MIGRATIONS]
+    finally:
+        conn.close()
+    ReviewStore(tmp_path / "events.db").close()
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    ReviewStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (99, 'from the future', 0)")
+    conn.close()
+    with pytest.raises(StoreError, match="newer than this bearwatch knows"):
+        ReviewStore(path)
+
+
+def test_a_missing_folder_is_created_but_an_impossible_path_fails_at_open(tmp_path: Path) -> None:
+    ReviewStore(tmp_path / "no" / "such" / "events.db").close()
+    assert (tmp_path / "no" / "such" / "events.db").exists()
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot open review store"):
+        ReviewStore(tmp_path / "file" / "events.db")
+
+
+def test_a_writer_thread_and_a_reader_thread_do_not_interfere(store: ReviewStore) -> None:
+    errors: list[BaseException] = []
+    done = threading.Event()
+    snap = jpeg()
+
+    def write() -> None:
+        try:
+            for i in range(150):
+                assert store.add_event(event(start_at=T0 + i, snapshot_jpeg=snap)) is not None
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                for ev in store.list_events(limit=20):
+                    assert store.get_snapshot(ev["id"]) == snap
+                store.count_events(camera="gate")
+        except BaseException as exc:  # handed to the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=f, name=f"test-{f.__name__}") for f in (write, read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not errors
+    assert store.count_events() == 150
+
+
+@pytest.fixture
+def fragile(tmp_path: Path, metrics: Metrics) -> Iterator[ReviewStore]:
+    """A store that gives up fast: 1 try + 2 retries, 20 ms busy timeout."""
+    store = ReviewStore(
+        tmp_path / "events.db", retries=2, metrics=metrics, busy_timeout_ms=20, backoff_s=0.001
+    )
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def locked(fragile: ReviewStore, tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    """A second connection holding the write lock, as another process would."""
+    holder = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    yield holder
+    if holder.in_transaction:
+        holder.execute("ROLLBACK")
+    holder.close()
+
+
+def test_a_locked_database_spills_the_event_and_replays_it(
+    fragile: ReviewStore,
+    metrics: Metrics,
+    locked: sqlite3.Connection,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    snap = jpeg()
+    with caplog.at_level(logging.ERROR, logger="monitor.store.review_store"):
+        assert fragile.add_event(event(camera="locked-cam", snapshot_jpeg=snap)) is None
+    assert metric(metrics, "bearwatch_store_write_failures_total") == 3  # 1 try + 2 retries
+    assert fragile.healthy is False
+    assert metric(metrics, "bearwatch_store_healthy") == 0
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "locked-cam" in record.getMessage() and "database is locked" in record.getMessage()
+    assert "/9j/" not in record.getMessage()  # the base64 JPEG is never logged
+    (line,) = fragile.spill_path.read_text().splitlines()
+    spilled = json.loads(line)
+    assert spilled["op"] == "add" and spilled["event"]["camera"] == "locked-cam"
+
+    locked.execute("ROLLBACK")
+    assert fragile.replay_spill() == 1
+    (got,) = fragile.list_events()
+    assert got["camera"] == "locked-cam" and fragile.get_snapshot(got["id"]) == snap
+    assert not fragile.spill_path.exists()
+    assert fragile.healthy is True and metric(metrics, "bearwatch_store_healthy") == 1
+
+
+def test_writes_queue_behind_the_spill_to_keep_their_order(
+    fragile: ReviewStore, locked: sqlite3.Connection
+) -> None:
+    assert fragile.add_event(event(label="first", start_at=T0)) is None
+    assert fragile.add_event(event(label="second", start_at=T0 + 1)) is None
+    assert len(fragile.spill_path.read_text().splitlines()) == 2
+    locked.execute("ROLLBACK")
+    third = fragile.add_event(event(label="third", start_at=T0 + 2))  # replays the spill first
+    assert third is not None and fragile.healthy
+    by_id = sorted(fragile.list_events(), key=lambda e: e["id"])
+    assert [e["label"] for e in by_id] == ["first", "second", "third"]
+
+
+def test_the_spill_is_replayed_at_open_and_only_once(
+    fragile: ReviewStore, tmp_path: Path, metrics: Metrics, locked: sqlite3.Connection
+) -> None:
+    assert fragile.add_event(event()) is None
+    fragile.close()
+    spill = (tmp_path / "events.db.spill.jsonl").read_text()
+    locked.execute("ROLLBACK")
+
+    reopened = ReviewStore(tmp_path / "events.db", metrics=metrics)
+    try:
+        assert reopened.count_events() == 1 and reopened.healthy
+        assert not reopened.spill_path.exists()
+        # A crash between replaying and clearing the file replays it again: no duplicate.
+        reopened.spill_path.write_text(spill + "{not json\n")
+        assert reopened.replay_spill() == 1
+        assert reopened.count_events() == 1
+        rejected = tmp_path / "events.db.spill.rejected.jsonl"
+        assert rejected.read_text() == "{not json\n"
+    finally:
+        reopened.close()
+
+
+def test_a_write_after_close_is_spilled_not_lost(tmp_path: Path, metrics: Metrics) -> None:
+    store = ReviewStore(tmp_path / "events.db", metrics=metrics)
+    store.close()
+    assert store.add_event(event(camera="late")) is None
+    assert json.loads(store.spill_path.read_text())["event"]["camera"] == "late"
+    reopened = ReviewStore(tmp_path / "events.db", metrics=metrics)
+    try:
+        assert [e["camera"] for e in reopened.list_events()] == ["late"]
+    finally:
+        reopened.close()
+
+
+def test_spilled_updates_and_verdicts_are_replayed_in_order(
+    tmp_path: Path, metrics: Metrics
+) -> None:
+    store = ReviewStore(
+        tmp_path / "events.db", retries=0, metrics=metrics, busy_timeout_ms=20, backoff_s=0.001
+    )
+    try:
+        event_id = store.add_event(event())
+        assert event_id is not None
+        holder = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        assert store.update_event(event_id, end_at=T0 + 5, snapshot_jpeg=jpeg()) is False
+        assert store.set_verdict(event_id, "rejected", "ana", reason_code="shadow") is False
+        holder.execute("ROLLBACK")
+        holder.close()
+        assert store.replay_spill() == 2
+        got = store.get_event(event_id)
+        assert got is not None
+        assert got["end_at"] == T0 + 5 and got["has_snapshot"]
+        assert (got["review_status"], got["reason_code"]) == ("rejected", "shadow")
+    finally:
+        store.close()
