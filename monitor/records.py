@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypedDict
 
 from monitor.config import HOURS
 from monitor.types import EVENT_KINDS, MODES
@@ -167,3 +167,25 @@ class Disagreement:
     candidate_score: float
     candidate_version: str
     snapshot_jpeg: bytes | None
+
+
+class CameraHealth(TypedDict):
+    """One camera in ``/healthz``."""
+
+    status: str
+    source: str
+    seconds_since_frame: float | None
+    last_error: str | None
+    drift: dict[str, Any] | None
+
+
+class HealthReport(TypedDict):
+    """The ``/healthz`` body: ``ok`` is False (HTTP 503) when a worker is down or the store fails."""
+
+    ok: bool
+    model_version: str
+    providers: list[str]
+    store_healthy: bool
+    workers: dict[str, bool]
+    seconds_since_inference: float | None
+    cameras: dict[str, CameraHealth]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from monitor.frames import Frame
 from monitor.metrics import Metrics
 from monitor.model.image_stats import image_stats
 from monitor.model.preprocess import frame_to_input
+from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class _Replay:
 _Outcome = Literal["stopped", "lost", "ended", "rewind"]
 
 
-class CaptureWorker:
+class CaptureWorker(Worker):
     """One camera's capture thread, ``capture:<camera id>``.
 
     Args:
@@ -116,6 +116,7 @@ class CaptureWorker:
         opener: Opener = open_source,
         gate_state: Callable[[str, int], tuple[bool, bool]] | None = None,
     ) -> None:
+        super().__init__(f"capture:{cfg.id}", clock)
         self.cfg = cfg
         self._input_hw = input_hw
         self._resize_method = resize_method
@@ -132,8 +133,6 @@ class CaptureWorker:
             else None
         )
         self._prev_thumb: np.ndarray | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"capture:{cfg.id}", daemon=False)
         self._rng = random.Random()
         self._status = ""
         self._last_frame_mono: float | None = None
@@ -165,8 +164,10 @@ class CaptureWorker:
         """Frames read from the source, sampled or not."""
         return self._frames_read
 
-    def start(self) -> None:
-        self._thread.start()
+    @property
+    def finished_job(self) -> bool:
+        """A file that reached its end (or a source that can never open) is done, not dead."""
+        return self._status == "ended"
 
     def stop(self) -> None:
         """Ask the thread to exit.
@@ -175,20 +176,7 @@ class CaptureWorker:
         cannot be interrupted: a blocked read ends within ``read_timeout_s``, a
         blocked open within ``open_timeout_s`` (the worst case).
         """
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread; True when it has ended (or never started)."""
-        if self._thread.ident is None:
-            return True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("camera %s: capture thread still alive after join", self.cfg.id)
-            return False
-        return True
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
+        self.stop_event.set()
 
     def _run(self) -> None:
         logger.info("camera %s: capture starting from %s", self.cfg.id, self.cfg.safe_source)
@@ -203,7 +191,7 @@ class CaptureWorker:
     def _loop(self) -> None:
         replay = _Replay(start_wall=self._wall_clock(), sampler=_Sampler(self.cfg.fps))
         reconnecting = False
-        while not self._stop.is_set():
+        while not self.stop_event.is_set():
             if reconnecting:
                 self._metrics.reconnects.labels(camera=self.cfg.id).inc()
             try:
@@ -239,10 +227,10 @@ class CaptureWorker:
     def _pump_live(self, source: FrameSource) -> _Outcome:
         sampler = _Sampler(self.cfg.fps)
         got_frame = False
-        while not self._stop.is_set():
+        while not self.stop_event.is_set():
             ok, image = source.read()
             if not ok or image is None:
-                if self._stop.is_set():
+                if self.stop_event.is_set():
                     break
                 if got_frame:
                     self._lost()
@@ -257,7 +245,7 @@ class CaptureWorker:
 
     def _pump_file(self, source: FrameSource, replay: _Replay) -> _Outcome:
         bad_reads = 0
-        while not self._stop.is_set():
+        while not self.stop_event.is_set():
             ok, image = source.read()
             if not ok or image is None:
                 bad_reads += 1
@@ -287,7 +275,7 @@ class CaptureWorker:
         if replay.anchor_mono is None or now - (replay.anchor_mono + t_s) > STALL_RESYNC_S:
             replay.anchor_mono = now - t_s
         delay = replay.anchor_mono + t_s - now
-        return delay <= 0 or not self._stop.wait(delay)
+        return delay <= 0 or not self.stop_event.wait(delay)
 
     def _file_finished(self, replay: _Replay) -> _Outcome:
         if replay.pass_frames == 0:
@@ -303,6 +291,7 @@ class CaptureWorker:
 
     def _on_frame_read(self) -> float:
         now = self._clock()
+        self.beat()
         self._frames_read += 1
         self._last_frame_mono = now
         if self._status != "online":
@@ -343,7 +332,7 @@ class CaptureWorker:
             source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
         )
         self._seq += 1
-        self._hub.put(frame, self._stop)
+        self._hub.put(frame, self.stop_event)
 
     def _last_positive(self, live: bool) -> bool:
         """Was the camera's last decision positive? Unknown counts as yes for live sources.
@@ -356,8 +345,8 @@ class CaptureWorker:
         if live:
             return positive or not decided
         deadline = self._clock() + GATE_DECISION_WAIT_S
-        while not decided and not self._stop.is_set() and self._clock() < deadline:
-            self._stop.wait(0.002)
+        while not decided and not self.stop_event.is_set() and self._clock() < deadline:
+            self.stop_event.wait(0.002)
             decided, positive = self._gate_state(self.cfg.id, last_seq)
         return positive or not decided
 
@@ -382,7 +371,7 @@ class CaptureWorker:
         doublings = min(max(self._failures - 1, 0), MAX_BACKOFF_DOUBLINGS)
         delay = min(rc.max_s, rc.initial_s * 2**doublings)
         # Jitter, so cameras behind one failed switch do not retry in lockstep.
-        self._stop.wait(delay * self._rng.uniform(0.5, 1.0))
+        self.stop_event.wait(delay * self._rng.uniform(0.5, 1.0))
 
     def _log_unexpected(self, exc: Exception) -> None:
         # Not logger.exception: OpenCV/FFmpeg messages may quote the raw URL, so

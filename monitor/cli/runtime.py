@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -12,6 +13,8 @@ from pathlib import Path
 
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
 from monitor.errors import ConfigError
+
+EXIT_FORCED = 130  # 128 + SIGINT, as a shell reports an interrupted command
 
 logger = logging.getLogger("bearwatch")
 
@@ -44,8 +47,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
-        # Only record: the main loop does the stopping.
-        logger.info("received %s; stopping", signal.Signals(signum).name)
+        # Only record: the main loop does the stopping, within supervisor.drain_timeout_s.
+        # A second signal means the person (or systemd) will not wait: leave now,
+        # without the drain. Stored events are committed; open ones close at the next start.
+        if stop.is_set():
+            logger.warning(
+                "received %s again; exiting without draining", signal.Signals(signum).name
+            )
+            os._exit(EXIT_FORCED)
+        logger.info("received %s; stopping (again to force)", signal.Signals(signum).name)
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -54,7 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from monitor.errors import ModelError, StoreError
+    from monitor.errors import MonitorError
     from monitor.model.onnx import OnnxClassifier
     from monitor.tools.replay import ReplayOptions, run_replay
 
@@ -76,7 +86,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
                              decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
-    except (ModelError, ValueError, StoreError) as exc:
+    except (MonitorError, ValueError) as exc:  # ValueError: a decision setting out of bounds
         print(f"replay: {exc}", file=sys.stderr)
         return 2
     if args.json:

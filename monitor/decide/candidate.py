@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.errors import ModelError
 from monitor.records import CandidateCounts, Disagreement
 
 
@@ -54,7 +55,7 @@ class CandidateTracker:
         needed = {lbl for labels, _ in alert_rules.values() for lbl in labels}
         missing = sorted(needed - set(candidate_labels))
         if missing:
-            raise ValueError(
+            raise ModelError(
                 f"the candidate model has no label(s) {missing}, which cameras alert on"
             )
         self.production_labels, self.candidate_labels = (

@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from monitor.config import DecisionConfig
+from monitor.errors import ConfigError
 
 EventKind = Literal["start", "update", "resume", "end"]
 
@@ -86,14 +87,14 @@ class DecisionPolicy:
         cfg: the camera's decision settings.
 
     Raises:
-        ValueError: when an alert label is not one of the model's labels.
+        ConfigError: when an alert label is not one of the model's labels.
     """
 
     def __init__(self, camera: str, labels: Sequence[str], cfg: DecisionConfig) -> None:
         unknown = [lbl for lbl in cfg.alert_labels if lbl not in labels]
         if unknown:
-            raise ValueError(
-                f"camera {camera}: alert label(s) {unknown} are not in the model's labels {list(labels)}"
+            raise ConfigError(
+                f"camera {camera}: decision.alert_labels {unknown} are not in the model's labels {list(labels)}; use some of those"
             )
         self.camera = camera
         self.cfg = cfg

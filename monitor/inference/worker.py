@@ -83,7 +83,7 @@ class InferenceWorker(Worker):
         clock: Callable[[], float] = time.monotonic,
         candidate: Classifier | None = None,
     ) -> None:
-        super().__init__("inference")
+        super().__init__("inference", clock)
         self.candidate = candidate
         self.hub, self.classifier, self.cfg, self.metrics, self.sink = (
             hub,
@@ -96,7 +96,6 @@ class InferenceWorker(Worker):
         self.latency = LatencyModel()
         self.budget_s = cfg.latency_budget_ms / 1000.0
         self.last_inference_mono: float | None = None
-        self.last_loop_mono = clock()
         self.batches = 0
         self._pending: list[Frame] = []
 
@@ -116,7 +115,7 @@ class InferenceWorker(Worker):
     def _run(self) -> None:
         try:
             while not self.stop_event.is_set():
-                self.last_loop_mono = self.clock()
+                self.beat()
                 self._cycle()
         finally:
             for frame in self._pending + self.hub.drain():

@@ -53,6 +53,7 @@ from monitor.metrics import Metrics
 from monitor.notify.mqtt import MqttChannel
 from monitor.notify.webhook import WebhookChannel, verify_signature
 from monitor.store import ReviewStore
+from monitor.worker import Worker
 
 __all__ = ["Channel", "NotificationService", "event_payload", "verify_signature"]
 
@@ -106,7 +107,7 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-class NotificationService:
+class NotificationService(Worker):
     """The ``notify`` thread and its channels; built from ``cfg.notifications`` alone.
 
     Args:
@@ -135,21 +136,20 @@ class NotificationService:
         poll_s: float = POLL_S,
         grace_s: float = GRACE_S,
     ) -> None:
+        super().__init__("notify", clock)
         self._cfg, self._store, self._metrics = cfg, store, metrics
         self._camera_status = camera_status
         self._since = (time.time() if started_at is None else started_at) - grace_s
         self._poll_s = poll_s
-        self._stop = threading.Event()
         self._kick = threading.Event()  # set by wake() and stop(): the loop's only wait
         self._mqtt = (
-            MqttChannel(cfg.mqtt, self._stop, on_connected=self.wake, clock=clock)
+            MqttChannel(cfg.mqtt, self.stop_event, on_connected=self.wake, clock=clock)
             if cfg.mqtt is not None
             else None
         )
         self._channels: list[Channel] = [] if self._mqtt is None else [self._mqtt]
         if cfg.webhook is not None:
             self._channels.append(WebhookChannel(cfg.webhook, clock=clock))
-        self._thread = threading.Thread(target=self._run, name="notify", daemon=False)
 
     @property
     def enabled(self) -> bool:
@@ -166,7 +166,7 @@ class NotificationService:
             logger.info("notifications: no channel configured")
             return
         logger.info("notifications: sending via %s", ", ".join(self.channels))
-        self._thread.start()
+        super().start()
 
     def wake(self) -> None:
         """Look for due notifications now (the alert stage calls this after storing an alert)."""
@@ -174,7 +174,7 @@ class NotificationService:
 
     def stop(self) -> None:
         """Ask the thread to stop after the delivery in hand (``join`` bounds that)."""
-        self._stop.set()
+        self.stop_event.set()
         self._kick.set()
 
     def join(self, timeout: float) -> bool:
@@ -184,17 +184,13 @@ class NotificationService:
         is cut short rather than waited out: it is recorded as failed, and a
         restart within ``grace_s`` tries it again.
         """
-        if self._thread.ident is None:
+        if not self.started:
             return True
         self._thread.join(min(timeout, STOP_GRACE_S))
-        if self._thread.is_alive() and self._stop.is_set():
+        if self._thread.is_alive() and self.stop_event.is_set():
             for channel in self._channels:
                 channel.abort()
-            self._thread.join(max(0.0, timeout - STOP_GRACE_S))
-        return not self._thread.is_alive()
-
-    def is_alive(self) -> bool:
-        return self._thread.is_alive()
+        return super().join(max(0.0, timeout - STOP_GRACE_S))
 
     def _run(self) -> None:
         opened: list[Channel] = []
@@ -202,13 +198,12 @@ class NotificationService:
             for channel in self._channels:
                 channel.open()
                 opened.append(channel)
-            while not self._stop.is_set():
+            while not self.stop_event.is_set():
+                self.beat()
                 self._kick.clear()
                 self._one_pass()
                 self._kick.wait(self._poll_s)
             self._publish_status()  # the cameras' last word (the pipeline has stopped)
-        except Exception:
-            logger.exception("notifications: the notify thread failed; nothing more is sent")
         finally:
             for channel in reversed(opened):
                 try:
@@ -222,7 +217,7 @@ class NotificationService:
         self._publish_status()
         retry_before = time.time() - self._cfg.retry_s
         for channel in self._channels:
-            if self._stop.is_set():
+            if self.stop_event.is_set():
                 return
             try:
                 self._deliver_due(channel, retry_before)
@@ -246,7 +241,7 @@ class NotificationService:
             limit=BATCH,
         )
         for row in rows:
-            if self._stop.is_set():
+            if self.stop_event.is_set():
                 return
             self._deliver(channel, row)
         if len(rows) == BATCH:

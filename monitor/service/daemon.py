@@ -1,12 +1,15 @@
-"""The daemon's lifecycle: start-up → supervised main loop → bounded shutdown, with sd_notify.
+"""The daemon's lifecycle: start-up → supervised main loop → one bounded shutdown, with sd_notify.
 
 Signals only set the stop event (the CLI installs them); this module's main
-loop does everything else. A crashed capture or inference worker is
-restarted within a budget; a worker that cannot be restarted (a stuck
-inference call, a dead alert stage, an exhausted budget) makes the daemon exit
-non-zero so systemd restarts the whole process — the watchdog pings stop
-as soon as frames or inference stop flowing, which covers the cases the
-supervisor cannot see.
+loop does everything else. Every thread — captures, inference, alerts,
+notify, web — is registered with the supervisor: a crashed or stuck one is
+restarted from its factory within a budget; past it (or for a worker that
+cannot be restarted) the daemon exits non-zero so systemd restarts the whole
+process. The watchdog pings stop as soon as frames or inference stop
+flowing, which covers what the supervisor cannot see.
+
+Start-up problems a user must fix (config, model, store, address) are
+``MonitorError``s: one line, exit 2, nothing half-started left behind.
 """
 
 from __future__ import annotations
@@ -14,75 +17,38 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from monitor.config import Config, SupervisorConfig
+from monitor.config import Config
 from monitor.decide.policy import DecisionEvent
-from monitor.errors import ModelError, StoreError, WebError
+from monitor.errors import EXIT_GAVE_UP, EXIT_USAGE, MonitorError, StoreError
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.notify.service import NotificationService
+from monitor.records import HealthReport
 from monitor.service.pipeline import Pipeline
 from monitor.service.sdnotify import Notifier, watchdog_interval_s
+from monitor.service.supervisor import Supervised, Supervisor
 from monitor.store import ReviewStore
 from monitor.web.app import LOOPBACK_HOSTS, WebServer, create_app
+from monitor.worker import Deadline
 
 logger = logging.getLogger(__name__)
 
-EXIT_CONFIG = 2
-
-EXIT_GAVE_UP = 70
+EXIT_CONFIG = EXIT_USAGE
 
 
-class Supervisor:
-    """Restarts dead workers within a budget; says when the process should give up."""
-
-    def __init__(
-        self, pipeline: Pipeline, cfg: SupervisorConfig, clock: Callable[[], float] = time.monotonic
-    ):
-        self.pipeline, self.cfg, self.clock = pipeline, cfg, clock
-        self._restarts: deque[float] = deque()
-        self.gave_up: str | None = None
-
-    def _budget_left(self) -> bool:
-        now = self.clock()
-        while self._restarts and now - self._restarts[0] > self.cfg.window_s:
-            self._restarts.popleft()
-        return len(self._restarts) < self.cfg.max_restarts
-
-    def _restart(self, what: str, action: Callable[[], None]) -> None:
-        if not self._budget_left():
-            self.gave_up = f"{what} died and the restart budget ({self.cfg.max_restarts} per {self.cfg.window_s:.0f} s) is spent"
-            return
-        logger.error("%s died; restarting it", what)
-        self._restarts.append(self.clock())
-        action()
-
-    def check(self) -> None:
-        """One supervision pass; sets ``gave_up`` with a reason when the process should exit."""
-        p = self.pipeline
-        for cam_id, worker in list(p.captures.items()):
-            if not worker.is_alive() and worker.status != "ended":
-                self._restart(f"capture:{cam_id}", lambda c=cam_id: p.restart_capture(c))  # type: ignore[misc]
-        if not p.inference.is_alive():
-            self._restart("inference", p.restart_inference)
-        elif self.clock() - p.inference.last_loop_mono > self.cfg.stuck_after_s:
-            self.gave_up = f"inference has been stuck for over {self.cfg.stuck_after_s:.0f} s"
-        if not p.alerts.is_alive():
-            self.gave_up = "the alert stage died"
-
-    def flowing(self) -> bool:
-        """True while the watchdog may be fed: workers alive and frames being decided."""
-        p = self.pipeline
-        if self.gave_up or not (p.inference.is_alive() and p.alerts.is_alive()):
-            return False
-        if not any(w.status == "online" for w in p.captures.values()):
-            return True  # nothing to process; a restart would not bring a camera back
-        last = p.alerts.last_decision_mono
-        started = p.started_mono or self.clock()
-        return self.clock() - (last if last is not None else started) < self.cfg.stuck_after_s
+def flowing(pipeline: Pipeline, supervisor: Supervisor, clock: Callable[[], float]) -> bool:
+    """True while the watchdog may be fed: workers alive and frames being decided."""
+    p = pipeline
+    if supervisor.gave_up or not (p.inference.is_alive() and p.alerts.is_alive()):
+        return False
+    if not any(w.status == "online" for w in p.captures.values()):
+        return True  # nothing to process; a restart would not bring a camera back
+    last = p.alerts.last_decision_mono
+    started = p.started_mono or clock()
+    return clock() - (last if last is not None else started) < supervisor.cfg.stuck_after_s
 
 
 def status_line(pipeline: Pipeline) -> str:
@@ -91,6 +57,127 @@ def status_line(pipeline: Pipeline) -> str:
     return (
         f"{online}/{len(statuses)} cameras online; model {pipeline.classifier.meta.model_version}"
     )
+
+
+class Services:
+    """The daemon's threads beside the data path — notify and web — each rebuilt from config when it fails.
+
+    Args:
+        cfg: the configuration.
+        store: the review store both use.
+        metrics: the daemon's metrics.
+        pipeline: the data path (camera statuses, modes, labels, health).
+    """
+
+    def __init__(self, cfg: Config, store: ReviewStore, metrics: Metrics, pipeline: Pipeline):
+        self.cfg, self.store, self.metrics, self.pipeline = cfg, store, metrics, pipeline
+        self.started_at = time.time()
+        self.notifications = self._new_notifications()
+        self.web: WebServer | None = None
+        self._app: Any = None
+        pipeline.alerts.observers.append(self._wake_on_start)
+
+    def _new_notifications(self) -> NotificationService:
+        return NotificationService(
+            self.cfg.notifications,
+            self.store,
+            self.metrics,
+            camera_status=lambda: {cam: w.status for cam, w in self.pipeline.captures.items()},
+            started_at=self.started_at,
+        )
+
+    def _wake_on_start(self, ev: DecisionEvent, event_id: int | None) -> None:
+        if ev.kind == "start":  # updates and ends are not notified: no need to look
+            self.notifications.wake()
+
+    def restart_notifications(self) -> None:
+        self.notifications = self._new_notifications()
+        self.notifications.start()
+
+    def _on_change(self, kind: str, payload: dict[str, Any]) -> None:
+        # A mode change applies at once (not at the next refresh); a confirmation
+        # in review mode may be due for notification now.
+        if kind == "mode":
+            self.pipeline.modes.refresh()
+        elif kind == "verdict":
+            self.notifications.wake()
+
+    def health(self) -> HealthReport:
+        report = self.pipeline.health()
+        extra = {}
+        if self.notifications.enabled:
+            extra["notify"] = self.notifications.is_alive()
+        if self.web is not None:
+            extra["web"] = self.web.is_alive()
+        report["workers"].update(extra)
+        report["ok"] = report["ok"] and all(extra.values())
+        return report
+
+    def start_web(self) -> None:
+        """Serve the review pages and the API.
+
+        Raises:
+            WebError: when the address cannot be bound.
+        """
+        if not self.cfg.web.enabled:
+            return
+        if self._app is None:
+            self._app = create_app(
+                self.store,
+                self.metrics,
+                self.health,
+                auth=self.cfg.web.auth,
+                modes=self.pipeline.modes,
+                labels=self.pipeline.classifier.meta.labels,
+                on_change=self._on_change,
+                allowed_hosts=None if self.cfg.web.auth.enabled else LOOPBACK_HOSTS,
+            )
+        # A restart binds the port the first server got (port 0 in tests).
+        port = self.cfg.web.port if self.web is None else self.web.port
+        web = WebServer(self._app, self.cfg.web.host, port)
+        web.start()
+        self.web = web
+
+    def start(self) -> None:
+        if self.notifications.enabled:
+            self.notifications.start()
+
+    def supervised(self) -> list[Supervised]:
+        items = []
+        stuck_s = self.cfg.supervisor.stuck_after_s
+        if self.notifications.enabled:
+            items.append(
+                Supervised(
+                    "notify",
+                    lambda: self.notifications,
+                    self.restart_notifications,
+                    stuck_after_s=stuck_s,
+                )
+            )
+        if self.web is not None:
+            web = self.web
+            # A stuck server still holds its listening socket, so a new one could
+            # not bind the address: a stuck web thread makes the process give up.
+            items.append(
+                Supervised(
+                    "web",
+                    lambda: self.web or web,
+                    self.start_web,
+                    stuck_after_s=stuck_s,
+                    restart_when_stuck=False,
+                )
+            )
+        return items
+
+    def stop(self, deadline: Deadline) -> list[str]:
+        """After the pipeline (its last alerts are stored), before the store closes."""
+        stuck = []
+        self.notifications.stop()
+        if not self.notifications.join(deadline.remaining(floor_s=0.5)):
+            stuck.append("notify")
+        if self.web is not None and not self.web.stop(deadline.remaining(floor_s=0.5)):
+            stuck.append("web")
+        return stuck
 
 
 def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = None) -> int:
@@ -110,111 +197,41 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
             cfg.model.threads,
             warmup_batch=cfg.batching.max_batch,
         )
-    except ModelError as exc:
+    except MonitorError as exc:
         logger.error("refusing to start: %s", exc)
-        return EXIT_CONFIG
+        return exc.exit_code
     try:
         store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
     except StoreError as exc:
         logger.error("refusing to start: %s (check store.path)", exc)
-        return EXIT_CONFIG
-
+        return exc.exit_code
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
-        notifications = _notifications(cfg, store, metrics, pipeline)
-        web = _start_web(cfg, store, metrics, pipeline, notifications)
-    except (ValueError, ModelError, OSError) as exc:
+        services = Services(cfg, store, metrics, pipeline)
+        services.start_web()
+    except MonitorError as exc:
         logger.error("refusing to start: %s", exc)
         store.close()
-        return EXIT_CONFIG
+        return exc.exit_code
     pipeline.start()
-    if notifications.enabled:
-        notifications.start()
-    code = _main_loop(cfg, pipeline, stop, notifier)
+    services.start()
+    supervisor = Supervisor(cfg.supervisor, metrics)
+    for item in pipeline.supervised() + services.supervised():
+        supervisor.register(item)
+    code = supervise(pipeline, supervisor, stop, notifier)
     notifier.send(STOPPING=1, STATUS="stopping")
-    stuck = pipeline.stop(cfg.supervisor.drain_timeout_s)
-    # After the pipeline (its last alerts are stored, its cameras say offline),
-    # before the store closes (every attempt is recorded there).
-    notifications.stop()
-    if not notifications.join(timeout=cfg.supervisor.drain_timeout_s):
-        logger.warning("thread notify did not stop within %.1f s", cfg.supervisor.drain_timeout_s)
-        stuck.append("notify")
-    if web is not None:
-        web.stop(cfg.supervisor.drain_timeout_s)
+    deadline = Deadline(cfg.supervisor.drain_timeout_s)
+    stuck = pipeline.stop(deadline)
+    stuck += services.stop(deadline)
     store.close()
     notifier.close()
     logger.info("stopped%s", f" (threads still alive: {', '.join(stuck)})" if stuck else "")
     return code
 
 
-def _start_web(
-    cfg: Config,
-    store: ReviewStore,
-    metrics: Metrics,
-    pipeline: Pipeline,
-    notifications: NotificationService,
-) -> WebServer | None:
-    """Serve the review pages and the API; raises ValueError/OSError when it cannot."""
-    if not cfg.web.enabled:
-        return None
-
-    def on_change(kind: str, payload: dict[str, Any]) -> None:
-        # A mode change applies at once (not at the next refresh); a confirmation
-        # in review mode may be due for notification now.
-        if kind == "mode":
-            pipeline.modes.refresh()
-        elif kind == "verdict":
-            notifications.wake()
-
-    def health() -> dict[str, Any]:
-        report = pipeline.health()
-        if notifications.enabled:
-            alive = notifications.is_alive()
-            report["workers"]["notify"] = alive
-            report["ok"] = report["ok"] and alive
-        return report
-
-    app = create_app(
-        store,
-        metrics,
-        health,
-        auth=cfg.web.auth,
-        modes=pipeline.modes,
-        labels=pipeline.classifier.meta.labels,
-        on_change=on_change,
-        allowed_hosts=None if cfg.web.auth.enabled else LOOPBACK_HOSTS,
-    )
-    web = WebServer(app, cfg.web.host, cfg.web.port)
-    try:
-        web.start()
-    except (OSError, WebError) as exc:
-        raise OSError(f"cannot listen on {cfg.web.host}:{cfg.web.port} ({exc})") from exc
-    logger.info("web listening on http://%s:%d", cfg.web.host, web.port)
-    return web
-
-
-def _notifications(
-    cfg: Config, store: ReviewStore, metrics: Metrics, pipeline: Pipeline
-) -> NotificationService:
-    """The notify thread (MQTT, webhook), woken as soon as the alert stage has stored a new alert."""
-    service = NotificationService(
-        cfg.notifications,
-        store,
-        metrics,
-        camera_status=lambda: {cam: w.status for cam, w in pipeline.captures.items()},
-        started_at=time.time(),
-    )
-
-    def wake_on_start(ev: DecisionEvent, event_id: int | None) -> None:
-        if ev.kind == "start":  # updates and ends are not notified: no need to look
-            service.wake()
-
-    pipeline.alerts.observers.append(wake_on_start)
-    return service
-
-
-def _main_loop(cfg: Config, pipeline: Pipeline, stop: threading.Event, notifier: Notifier) -> int:
-    supervisor = Supervisor(pipeline, cfg.supervisor)
+def supervise(
+    pipeline: Pipeline, supervisor: Supervisor, stop: threading.Event, notifier: Notifier
+) -> int:
     notifier.send(READY=1, STATUS=status_line(pipeline))
     tick = min(1.0, watchdog_interval_s() or 1.0)
     last_status = ""
@@ -225,7 +242,7 @@ def _main_loop(cfg: Config, pipeline: Pipeline, stop: threading.Event, notifier:
                 "giving up: %s; exiting so systemd restarts the service", supervisor.gave_up
             )
             return EXIT_GAVE_UP
-        if supervisor.flowing():
+        if flowing(pipeline, supervisor, time.monotonic):
             notifier.send(WATCHDOG=1)
         line = status_line(pipeline)
         if line != last_status:

@@ -21,12 +21,16 @@ from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
+from monitor.errors import ModelError
 from monitor.frames import Frame
 from monitor.inference.worker import InferenceWorker
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
+from monitor.records import CameraHealth, HealthReport
+from monitor.service.supervisor import Supervised
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
+from monitor.worker import Deadline
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +104,7 @@ class Pipeline:
         if candidate.input_hw != self.classifier.input_hw or (
             candidate.meta.resize_method != self.classifier.meta.resize_method
         ):
-            raise ValueError(
+            raise ModelError(
                 f"candidate {cc.path} takes {candidate.input_hw} ({candidate.meta.resize_method}) but production "
                 f"takes {self.classifier.input_hw} ({self.classifier.meta.resize_method}); they must see the same frames"
             )
@@ -196,39 +200,69 @@ class Pipeline:
 
     def restart_capture(self, camera_id: str) -> None:
         """Replace a capture worker whose thread died (the supervisor calls this)."""
-        self.metrics.worker_restarts.labels(worker=f"capture:{camera_id}").inc()
         self.captures[camera_id] = worker = self._new_capture(camera_id)
         worker.start()
 
     def restart_inference(self) -> None:
         """Replace a crashed inference worker (its frames were already counted as dropped)."""
-        self.metrics.worker_restarts.labels(worker="inference").inc()
         self.inference = self._new_inference()
         self.inference.start()
 
-    def stop(self, drain_timeout_s: float = 5.0) -> list[str]:
-        """Stop producers, drain, stop consumers; returns the names of threads that would not stop."""
+    def supervised(self) -> list[Supervised]:
+        """Every thread of the data path, for the supervisor.
+
+        Captures and inference restart from their factories; a stuck
+        inference call cannot be interrupted, so it makes the process give up
+        rather than run a second model thread beside it. The alert stage owns
+        the open events and is not restarted.
+        """
+        stuck_s = self.cfg.supervisor.stuck_after_s
+        items = [
+            Supervised(
+                f"capture:{cam_id}",
+                lambda c=cam_id: self.captures[c],  # type: ignore[misc]
+                lambda c=cam_id: self.restart_capture(c),  # type: ignore[misc]
+            )
+            for cam_id in self.captures
+        ]
+        items.append(
+            Supervised(
+                "inference",
+                lambda: self.inference,
+                self.restart_inference,
+                stuck_after_s=stuck_s,
+                restart_when_stuck=False,
+            )
+        )
+        items.append(Supervised("alerts", lambda: self.alerts))
+        return items
+
+    def stop(self, deadline: Deadline | float = 5.0) -> list[str]:
+        """Stop producers, drain, stop consumers, all within one deadline; returns the threads that would not stop.
+
+        Args:
+            deadline: the shutdown budget shared with the rest of the daemon (seconds, or a ``Deadline``).
+        """
+        if not isinstance(deadline, Deadline):
+            deadline = Deadline(deadline, self.clock)
         stuck: list[str] = []
         for worker in self.captures.values():
             worker.stop()
         for cam_id, worker in self.captures.items():
-            if not worker.join(timeout=max(1.0, drain_timeout_s)):
+            if not worker.join(deadline.remaining(floor_s=0.1)):
                 stuck.append(f"capture:{cam_id}")
-        deadline = self.clock() + drain_timeout_s
-        while self.clock() < deadline and (self.inference.pending or not self.hub.all_closed()):
+        while not deadline.expired() and (self.inference.pending or not self.hub.all_closed()):
             if not self.inference.is_alive():
                 break
             self.inference.stop_event.wait(0.02)
             if not any(w.is_alive() for w in self.captures.values()):
                 break
         self.inference.stop()
-        if not self.inference.join(timeout=drain_timeout_s):
+        if not self.inference.join(deadline.remaining(floor_s=0.1)):
             stuck.append("inference")
         self.alerts.stop()
-        if not self.alerts.join(timeout=drain_timeout_s):
+        if not self.alerts.join(deadline.remaining(floor_s=0.5)):
             stuck.append("alerts")
-        for name in stuck:
-            logger.warning("thread %s did not stop within %.1f s", name, drain_timeout_s)
         return stuck
 
     def _drift_health(self, camera: str) -> dict[str, Any] | None:
@@ -238,11 +272,11 @@ class Pipeline:
         state, flags = drift.state(camera)
         return {"state": state, "flags": list(flags), "statistics": drift.statistics(camera)}
 
-    def health(self) -> dict[str, Any]:
+    def health(self) -> HealthReport:
         """Per-camera status and the last successful inference, for ``/healthz``."""
         now = self.clock()
         last_inf = self.inference.last_inference_mono
-        cams = {
+        cams: dict[str, CameraHealth] = {
             cam_id: {
                 "status": w.status,
                 "source": next(c.safe_source for c in self.cfg.cameras if c.id == cam_id),
@@ -254,13 +288,13 @@ class Pipeline:
             }
             for cam_id, w in self.captures.items()
         }
-        workers_ok = self.inference.is_alive() and self.alerts.is_alive()
+        workers = {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()}
         return {
-            "ok": bool(workers_ok and self.store.healthy),
+            "ok": bool(all(workers.values()) and self.store.healthy),
             "model_version": self.classifier.meta.model_version,
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
-            "workers": {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()},
+            "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,
         }

@@ -208,7 +208,7 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
             t.join(2.0)
         for c in cams:
             pipeline.hub.close(c.id)
-        pipeline.stop(drain_timeout_s=5.0)
+        pipeline.stop(5.0)
         store.close()
     offered = int(metrics.counter_totals("bearwatch_frames_offered").get("", 0))
     processed = int(metrics.counter_totals("bearwatch_frames_processed").get("", 0))

@@ -110,7 +110,7 @@ def run_replay(
             pipeline.start()
             while not pipeline.finished() and not stop.wait(0.02):
                 pass
-            pipeline.stop(drain_timeout_s=10.0)
+            pipeline.stop(10.0)
             elapsed = time.monotonic() - t0
         finally:
             store.close()

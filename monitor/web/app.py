@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -45,6 +45,7 @@ from monitor.web import pages as review_pages
 from monitor.web.api import ChangeFn
 from monitor.web.auth import Access, SignInRequired
 from monitor.web.auth import router as auth_router
+from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ STATIC_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
 }
-HealthFn = Callable[[], dict[str, Any]]
+HealthFn = Callable[[], Mapping[str, Any]]  # a ``monitor.records.HealthReport`` in the daemon
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 open_router = APIRouter()  # health, metrics, static files: no sign-in
@@ -233,11 +234,12 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 class _ThreadedServer(uvicorn.Server):
-    """uvicorn that says when it is listening and never touches signal handlers."""
+    """uvicorn that says when it is listening, beats on every tick, and never touches signal handlers."""
 
-    def __init__(self, config: uvicorn.Config) -> None:
+    def __init__(self, config: uvicorn.Config, beat: Callable[[], None]) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self._beat = beat
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -248,24 +250,36 @@ class _ThreadedServer(uvicorn.Server):
         await super().startup(sockets)
         self.ready.set()
 
+    async def on_tick(self, counter: int) -> bool:
+        # uvicorn ticks every 0.1 s from its event loop: a handler that blocks
+        # the loop stops the ticks, which is what the supervisor calls stuck.
+        self._beat()
+        return await super().on_tick(counter)
 
-class WebServer:
+
+class WebServer(Worker):
     """Serves an app from a named, non-daemon thread ``web``.
 
     The socket is bound in ``start`` on the caller's thread, so "address in
     use" is an exception the daemon can report, not a ``sys.exit`` inside uvicorn.
+    A stopped server is not started again: the supervisor makes a new one.
     """
 
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        super().__init__("web")
+        self.app = app
         self._host = host
         self._requested_port = port
         config = uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off", server_header=False
         )
-        self._server = _ThreadedServer(config)
+        self._server = _ThreadedServer(config, self.beat)
         self._sock: socket.socket | None = None
         self._bound_port: int | None = None
-        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        return self._host
 
     @property
     def port(self) -> int:
@@ -274,7 +288,7 @@ class WebServer:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self.is_alive()
 
     def start(self, timeout: float = 10.0) -> None:
         """Bind, start the thread, and return once the server accepts connections.
@@ -283,7 +297,7 @@ class WebServer:
             WebError: when the address cannot be bound or the server does not come up in time.
             RuntimeError: on a second call (a stopped server is not restarted; make a new one).
         """
-        if self._thread is not None:
+        if self.started:
             raise RuntimeError("WebServer.start() called twice")
         try:
             family, _, _, _, addr = socket.getaddrinfo(
@@ -293,39 +307,34 @@ class WebServer:
             self._bound_port = int(self._sock.getsockname()[1])
         except OSError as exc:
             raise WebError(f"cannot listen on {self._host}:{self._requested_port}: {exc}") from exc
-        self._thread = threading.Thread(target=self._run, name="web", daemon=False)
-        self._thread.start()
+        super().start()
         deadline = time.monotonic() + timeout
         while not self._server.ready.wait(0.02):
-            if not self._thread.is_alive() or time.monotonic() > deadline:
+            if not self.is_alive() or time.monotonic() > deadline:
                 self.stop(1.0)
                 raise WebError(f"web server on {self._host}:{self.port} did not start")
         logger.info("web: listening on http://%s:%d", self._host, self.port)
 
-    def stop(self, timeout: float = 5.0) -> bool:
+    def stop(self, timeout: float = 5.0) -> bool:  # type: ignore[override]
         """Ask uvicorn to finish, then force it; True when the thread has ended.
 
         The first half of ``timeout`` lets in-flight requests finish; after it
         uvicorn stops waiting for open connections.
         """
-        thread = self._thread
-        if thread is None:
+        self.stop_event.set()
+        if not self.started:
             return True
         self._server.should_exit = True
-        thread.join(timeout / 2)
-        if thread.is_alive():
+        self._thread.join(timeout / 2)
+        if self._thread.is_alive():
             self._server.force_exit = True
-            thread.join(timeout / 2)
-        if thread.is_alive():
-            logger.warning("web: thread %s still alive %.1f s after stop", thread.name, timeout)
-            return False
-        return True
+        return self.join(timeout / 2)
 
     def _run(self) -> None:
         assert self._sock is not None
         try:
             self._server.run(sockets=[self._sock])
-        except (Exception, SystemExit):  # uvicorn calls sys.exit when its startup fails
-            logger.exception("web: server stopped with an error")
+        except SystemExit as exc:  # uvicorn calls sys.exit when its startup fails
+            raise WebError(f"web server on {self._host}:{self.port} exited ({exc})") from exc
         finally:
             self._sock.close()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from monitor.decide.candidate import CandidateTracker
+from monitor.errors import ModelError
 from monitor.store import ReviewStore
 from tests.conftest import COLOR_INPUT_HW, COLOR_LABELS, _build_color_net
 from tests.media import write_clip
@@ -60,7 +61,7 @@ def test_tracker_counts_agreement_and_keeps_disagreements() -> None:
 
 
 def test_candidate_missing_an_alert_label_is_refused() -> None:
-    with pytest.raises(ValueError, match="no label"):
+    with pytest.raises(ModelError, match="no label"):
         CandidateTracker(
             ["bear", "empty"], ["cat", "empty"], {"cam": (["bear"], 0.7)}, ("a", "b"), 60.0, 1
         )

@@ -6,6 +6,7 @@ import pytest
 
 from monitor.config import DecisionConfig
 from monitor.decide.policy import DecisionPolicy
+from monitor.errors import ConfigError
 
 LABELS = ("bear", "empty", "person")
 
@@ -98,5 +99,5 @@ def test_close_ends_open_events() -> None:
 
 
 def test_unknown_alert_label_is_rejected() -> None:
-    with pytest.raises(ValueError, match="not in the model's labels"):
+    with pytest.raises(ConfigError, match="not in the model's labels"):
         DecisionPolicy("cam", LABELS, DecisionConfig(alert_labels=["moose"]))

@@ -13,8 +13,9 @@ import pytest
 from monitor.config import parse_config
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
-from monitor.service.daemon import Supervisor
+from monitor.service.daemon import flowing
 from monitor.service.pipeline import Pipeline
+from monitor.service.supervisor import Supervisor
 from monitor.store import ReviewStore
 from tests.media import write_clip
 
@@ -74,14 +75,16 @@ def test_a_crashed_inference_worker_is_restarted_then_the_budget_runs_out(
     pipeline: tuple[Pipeline, CrashingClassifier],
 ) -> None:
     p, clf = pipeline
-    sup = Supervisor(p, p.cfg.supervisor)
+    sup = Supervisor(p.cfg.supervisor, p.metrics)
+    for item in p.supervised():
+        sup.register(item)
     processed = lambda: p.metrics.counter_totals("bearwatch_frames_processed").get("", 0)  # noqa: E731
     assert wait_until(lambda: processed() > 5)
-    assert sup.flowing()
+    assert flowing(p, sup, time.monotonic)
 
     clf.crash()
     assert wait_until(lambda: not p.inference.is_alive())
-    assert not sup.flowing()  # the watchdog is not fed while inference is down
+    assert not flowing(p, sup, time.monotonic)  # the watchdog is not fed while inference is down
     sup.check()
     assert sup.gave_up is None and p.inference.is_alive()
     before = processed()
@@ -99,10 +102,10 @@ def test_the_watchdog_starves_when_decisions_stop(
 ) -> None:
     p, _ = pipeline
     now = [time.monotonic()]
-    sup = Supervisor(p, p.cfg.supervisor, clock=lambda: now[0])
+    sup = Supervisor(p.cfg.supervisor, clock=lambda: now[0])
     assert wait_until(lambda: p.alerts.last_decision_mono is not None)
     now[0] = time.monotonic()
-    assert sup.flowing()
+    assert flowing(p, sup, lambda: now[0])
     now[0] += 10.0  # no decision for longer than stuck_after_s while the camera is online
     assert p.captures["trail"].status == "online"
-    assert not sup.flowing()
+    assert not flowing(p, sup, lambda: now[0])
