@@ -50,3 +50,24 @@ class Prediction:
 
 
 DROP_REASONS = ("superseded", "stale", "no_motion", "error", "shutdown")
+
+
+class LastDecisions:
+    """Per camera: the sequence number of the last decided frame and whether that decision was positive.
+
+    The alert stage writes it, the motion gate (in the capture thread) reads
+    it; the pipeline owns it, so capture never looks into the alert stage.
+    Each update is one dict assignment of an immutable tuple, so a reader
+    never sees half of it.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, bool]] = {}
+
+    def record(self, camera: str, seq: int, positive: bool) -> None:
+        self._last[camera] = (seq, positive)
+
+    def gate_state(self, camera: str, last_seq: int) -> tuple[bool, bool]:
+        """(is the decision on frame ``last_seq`` in?, was the camera's last decision positive?)."""
+        seq, positive = self._last.get(camera, (-1, False))
+        return seq >= last_seq, positive

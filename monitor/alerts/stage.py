@@ -1,10 +1,14 @@
-"""The ``alerts`` thread: predictions → per-camera decisions → review store (→ observers).
+"""The ``alerts`` thread: predictions → per-camera decisions → review store → taps and event observers.
 
 Decisions are cheap, store writes are not: keeping them off the inference
 thread means a slow disk never stalls the model. The queue between the two is
 bounded but large, and a put that cannot get in is logged and counted, never
 silent. Every event is written (and committed) to the store before any
-observer — a notifier, later — hears of it.
+observer — the notifier — hears of it. Drift, audit, candidate and
+statistics are taps (``monitor.alerts.taps``): the stage hands each decided
+frame to every tap and stores what they hand back. The stage keeps only the
+events still open (or within their cooldown), so its memory stays flat in a
+daemon that runs for months.
 """
 
 from __future__ import annotations
@@ -12,20 +16,23 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from monitor.alerts.taps import (
+    Decided,
+    DriftTap,
+    EventSummary,
+    Record,
+    ReplayRecorder,
+    StatsRows,
+    Tap,
+)
 from monitor.config import CameraConfig
-from monitor.decide.audit import AuditSampler
-from monitor.decide.camera_stats import StatsRecorder
-from monitor.decide.candidate import CandidateTracker
-from monitor.decide.drift import DriftChange, DriftMonitor
 from monitor.decide.policy import DecisionEvent, DecisionPolicy
-from monitor.frames import Frame, Prediction
+from monitor.frames import Frame, LastDecisions, Prediction
 from monitor.metrics import Metrics
 from monitor.records import AuditSample, NewEvent
 from monitor.store import ReviewStore
@@ -35,30 +42,6 @@ from monitor.worker import Worker
 logger = logging.getLogger(__name__)
 
 Observer = Callable[[DecisionEvent, int | None], None]
-
-
-@dataclass(slots=True)
-class AlertExtras:
-    """Optional companions of the alert stage, each None when not configured."""
-
-    drift: DriftMonitor | None = None
-    modes: ModeBook | None = None
-    audit: AuditSampler | None = None
-    candidate: CandidateTracker | None = None
-    stats: StatsRecorder | None = None
-
-
-@dataclass(slots=True)
-class EventSummary:
-    """What a replay prints about one event."""
-
-    id: int | None
-    camera: str
-    label: str
-    start: float
-    end: float | None
-    peak_score: float
-    frames: int
 
 
 class AlertStage(Worker):
@@ -85,22 +68,19 @@ class AlertStage(Worker):
         metrics: Metrics,
         snapshot_quality: int = 85,
         clock: Callable[[], float] = time.monotonic,
-        extras: AlertExtras | None = None,
+        *,
+        modes: ModeBook | None = None,
+        drift: DriftTap | None = None,
+        taps: Sequence[Tap] = (),
+        decisions: LastDecisions | None = None,
     ) -> None:
-        super().__init__("alerts")
-        extras = extras or AlertExtras()
-
-        self.drift, self.audit, self.candidate, self.stats = (
-            extras.drift,
-            extras.audit,
-            extras.candidate,
-            extras.stats,
-        )
-        self.mode_book = extras.modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
-
-        self._positive: dict[str, bool] = {}
-        self._decided_seq: dict[str, int] = {}
+        super().__init__("alerts", clock)
+        self.mode_book = modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
+        self.drift = drift  # also a tap; kept by name because alerts carry its flags
+        self.taps: list[Tap] = ([drift] if drift is not None else []) + list(taps)
+        self.decisions = decisions or LastDecisions()
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
+        self._cooldown_s = {c.id: c.decision.cooldown_s for c in cameras}
         self.labels, self.model_version, self.store, self.metrics = (
             tuple(labels),
             model_version,
@@ -109,12 +89,22 @@ class AlertStage(Worker):
         )
         self.snapshot_quality, self.clock = snapshot_quality, clock
         self.observers: list[Observer] = []
-        self.events: dict[tuple[str, str, int], EventSummary] = {}
-        self.latencies_s: deque[float] = deque(maxlen=200_000)
+        self.recorders: list[ReplayRecorder] = []
+        self._open: dict[tuple[str, str, int], EventSummary] = {}
         self.last_captured_at: dict[str, float] = {}
-        self.first_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
+
+    def record_to(self, recorder: ReplayRecorder) -> ReplayRecorder:
+        """Register a recorder (replay, bench) for event summaries and latencies; returns it."""
+        self.taps.append(recorder)
+        self.recorders.append(recorder)
+        return recorder
+
+    @property
+    def open_events(self) -> int:
+        """Events kept in memory: open, or ended but within their camera's cooldown."""
+        return len(self._open)
 
     def submit(self, predictions: list[Prediction]) -> None:
         """Hand a batch over from the inference thread (never blocks for long)."""
@@ -125,15 +115,12 @@ class AlertStage(Worker):
             for p in predictions:
                 self.metrics.frames_dropped.labels(camera=p.frame.camera, reason="error").inc()
 
-    def gate_state(self, camera: str, last_seq: int) -> tuple[bool, bool]:
-        """For the motion gate: (is the decision on frame ``last_seq`` in?, was the last decision positive?)."""
-        return self._decided_seq.get(camera, -1) >= last_seq, self._positive.get(camera, False)
-
     def idle(self) -> bool:
         return self._queue.unfinished_tasks == 0
 
     def _run(self) -> None:
         while True:
+            self.beat()
             self._periodic()
             try:
                 batch = self._queue.get(timeout=0.1)
@@ -153,95 +140,54 @@ class AlertStage(Worker):
         self._flush_periodic(force=True)
 
     def _periodic(self) -> None:
-        """Once a loop: sample camera statuses; write due statistics and candidate comparisons."""
+        """Once a loop: let every tap flush what is due (statistics, candidate comparisons)."""
         try:
-            if self.stats is not None:
-                self.stats.tick(self.clock())
             self._flush_periodic(force=False)
         except Exception:
             logger.exception("writing periodic statistics failed")
 
     def _flush_periodic(self, force: bool) -> None:
         now, wall = self.clock(), time.time()
-        if self.stats is not None and (force or self.stats.due(now)):
-            self.store.add_camera_stats(self.stats.rows(now, wall))
-        if self.candidate is not None:
-            at = max(self.last_captured_at.values(), default=wall)
-            for counts, disagreements in self.candidate.flush(at, force=force):
-                self.store.add_candidate_comparison(counts, disagreements)
+        for tap in self.taps:
+            self._persist(tap.flush(now, wall, force))
+
+    def _persist(self, records: Sequence[Record]) -> None:
+        """Store what a tap handed back (each write retries, then spills or logs: never raises)."""
+        for record in records:
+            if isinstance(record, NewEvent):
+                self.store.add_event(record)
+            elif isinstance(record, AuditSample):
+                self.store.add_audit_sample(record)
+            elif isinstance(record, StatsRows):
+                self.store.add_camera_stats(list(record.rows))
+            else:
+                self.store.add_candidate_comparison(record.counts, list(record.disagreements))
 
     def _decide(self, pred: Prediction) -> None:
         frame = pred.frame
         now = self.clock()
+        latency_s = now - frame.captured_mono
         self.metrics.frames_processed.labels(camera=frame.camera).inc()
-        self.metrics.latency_seconds.labels(camera=frame.camera).observe(now - frame.captured_mono)
-        self.latencies_s.append(now - frame.captured_mono)
+        self.metrics.latency_seconds.labels(camera=frame.camera).observe(latency_s)
         self.last_decision_mono = now
         self.last_captured_at[frame.camera] = frame.captured_at
-        self.first_captured_at.setdefault(frame.camera, frame.captured_at)
-        if self.drift is not None and frame.stats is not None:
-            change = self.drift.observe(
-                frame.camera,
-                frame.captured_at,
-                frame.stats,
-                float(np.max(pred.probs)),
-                frame.frame_diff,
-                frame.source_hw,
-            )
-            if change is not None:
-                self._drift_event(change, frame)
         policy = self.policies[frame.camera]
+        jpeg = _memo(lambda: self._jpeg(frame.snapshot))
+        drift_records = (
+            ()
+            if self.drift is None
+            else self.drift.on_decided(_decided(pred, policy, self.labels, latency_s, jpeg))
+        )
+        self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs)
-        alert_score = max(
-            float(pred.probs[self.labels.index(lbl)]) for lbl in policy.cfg.alert_labels
+        decided = _decided(pred, policy, self.labels, latency_s, jpeg)
+        self.decisions.record(
+            frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
         )
-        self._positive[frame.camera] = (
-            bool(policy.active_labels) or alert_score >= policy.cfg.release
-        )
-        self._decided_seq[frame.camera] = frame.seq
-        if self.stats is not None:
-            self.stats.decided(frame.camera, now - frame.captured_mono)
-        if self.audit is not None:
-            self._maybe_audit(pred, policy, alert_score)
-        if self.candidate is not None and pred.candidate_probs is not None:
-            self.candidate.observe(
-                frame.camera,
-                frame.captured_at,
-                pred.probs,
-                pred.candidate_probs,
-                lambda: self._jpeg(frame.snapshot),
-            )
-
-    def _maybe_audit(self, pred: Prediction, policy: DecisionPolicy, alert_score: float) -> None:
-        assert self.audit is not None
-        frame = pred.frame
-        top = int(np.argmax(pred.probs))
-        stratum = self.audit.choose(
-            frame.camera,
-            frame.captured_at,
-            float(pred.probs[top]),
-            alert_score,
-            policy.cfg.threshold,
-            in_event=bool(policy.active_labels),
-        )
-        if stratum is None:
-            return
-        self.metrics.audit_samples.labels(camera=frame.camera, reason=stratum).inc()
-        self.store.add_audit_sample(
-            AuditSample(
-                camera=frame.camera,
-                captured_at=frame.captured_at,
-                reason=stratum,
-                model_version=self.model_version,
-                predicted_label=self.labels[top],
-                alert_score=alert_score,
-                probs={
-                    lbl: round(float(p), 4) for lbl, p in zip(self.labels, pred.probs, strict=True)
-                },
-                snapshot_jpeg=self._jpeg(frame.snapshot),
-            )
-        )
+        for tap in self.taps:
+            if tap is not self.drift:
+                self._persist(tap.on_decided(decided))
 
     def _close_open_events(self) -> None:
         for cam, policy in self.policies.items():
@@ -255,10 +201,7 @@ class AlertStage(Worker):
         return buf.tobytes() if ok else None
 
     def _drift_flags(self, camera: str) -> tuple[str, ...]:
-        if self.drift is None:
-            return ()
-        state, flags = self.drift.state(camera)
-        return () if state == "in_domain" else (state, *flags)
+        return () if self.drift is None else self.drift.flags(camera)
 
     def _new_event(
         self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
@@ -266,7 +209,7 @@ class AlertStage(Worker):
         details: dict[str, object] = {"peak_seq": ev.peak_seq}
         ood: float | None = None
         if self.drift is not None and frame is not None and frame.stats is not None:
-            ood, reasons = self.drift.ood_score(
+            ood, reasons = self.drift.monitor.ood_score(
                 frame.stats, None if probs is None else float(np.max(probs))
             )
             details["ood_reasons"] = reasons
@@ -290,51 +233,15 @@ class AlertStage(Worker):
             frames=ev.frames,
         )
 
-    def _drift_event(self, change: DriftChange, frame: Frame) -> None:
-        """A camera's drift state changed: a ``drift`` event for the review queue, and the gauge."""
-        for state in ("in_domain", "shifted", "degraded"):
-            self.metrics.drift_state.labels(camera=change.camera, state=state).set(
-                int(state == change.new)
-            )
-        for signal, value in change.statistics.items():
-            self.metrics.drift_statistic.labels(camera=change.camera, signal=signal).set(value)
-        logger.warning(
-            "camera %s: drift %s -> %s (%s)",
-            change.camera,
-            change.old,
-            change.new,
-            ", ".join(change.flags) or "-",
-        )
-        self.store.add_event(
-            NewEvent(
-                camera=change.camera,
-                label=change.new,
-                kind="drift",
-                start_at=change.at,
-                end_at=change.at,
-                peak_score=max(change.statistics.values(), default=0.0),
-                model_version=self.model_version,
-                mode=self.mode_book.effective(change.camera, change.at),
-                snapshot_jpeg=self._jpeg(frame.snapshot),
-                drift_flags=change.flags,
-                details={
-                    "from": change.old,
-                    "statistics": dict(change.statistics),
-                    "source_hw": frame.source_hw,
-                },
-                frames=1,
-            )
-        )
-
     def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
         key = (ev.camera, ev.label, ev.number)
-        summary = self.events.get(key)
+        summary = self._open.get(key)
         if ev.kind == "start" or summary is None:
             event_id = self.store.add_event(self._new_event(ev, frame, probs))
             summary = EventSummary(
                 event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
             )
-            self.events[key] = summary
+            self._open[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
             logger.info(
                 "camera %s: %s event %s started (score %.2f)",
@@ -351,11 +258,27 @@ class AlertStage(Worker):
             self._update(summary, ev, None if frame is None else frame.snapshot)
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
+        for recorder in self.recorders:
+            recorder.on_event(key, summary)
+        if ev.kind == "end":
+            self._forget_cooled(ev.camera, ev.end_at)
         for observer in self.observers:
             try:
                 observer(ev, summary.id)
             except Exception:
                 logger.exception("an event observer failed for camera %s", ev.camera)
+
+    def _forget_cooled(self, camera: str, now_at: float | None) -> None:
+        """Drop the camera's ended events whose cooldown is over: no ``resume`` can reach them now."""
+        if now_at is None:
+            return
+        horizon = now_at - self._cooldown_s.get(camera, 0.0) - 1.0
+        for key in [
+            k
+            for k, e in self._open.items()
+            if e.camera == camera and e.end is not None and e.end < horizon
+        ]:
+            del self._open[key]
 
     def _update(
         self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None
@@ -384,3 +307,35 @@ class AlertStage(Worker):
                 ev.peak_score,
             )
         self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]
+
+
+def _memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:
+    """Encode a snapshot at most once per frame, however many taps keep it."""
+    done: list[bytes | None] = []
+
+    def once() -> bytes | None:
+        if not done:
+            done.append(fn())
+        return done[0]
+
+    return once
+
+
+def _decided(
+    pred: Prediction,
+    policy: DecisionPolicy,
+    labels: Sequence[str],
+    latency_s: float,
+    jpeg: Callable[[], bytes | None],
+) -> Decided:
+    alert_score = max(float(pred.probs[labels.index(lbl)]) for lbl in policy.cfg.alert_labels)
+    return Decided(
+        frame=pred.frame,
+        probs=pred.probs,
+        candidate_probs=pred.candidate_probs,
+        alert_score=alert_score,
+        threshold=policy.cfg.threshold,
+        in_event=bool(policy.active_labels),
+        latency_s=latency_s,
+        jpeg=jpeg,
+    )

@@ -13,7 +13,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from monitor.alerts.stage import AlertExtras, AlertStage
+from monitor.alerts.stage import AlertStage
+from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
 from monitor.capture.worker import CaptureWorker
 from monitor.config import CameraConfig, Config
@@ -22,7 +23,7 @@ from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
 from monitor.errors import ModelError
-from monitor.frames import Frame
+from monitor.frames import Frame, LastDecisions
 from monitor.inference.worker import InferenceWorker
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
@@ -47,6 +48,8 @@ class Pipeline:
         store: ReviewStore,
         metrics: Metrics,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        capture: bool = True,
     ) -> None:
         self.cfg, self.classifier, self.store, self.metrics, self.clock = (
             cfg,
@@ -65,20 +68,7 @@ class Pipeline:
         )
         self.candidate = self._load_candidate()
         self.captures: dict[str, CaptureWorker] = {}
-        sampler = AuditSampler(cfg.audit) if cfg.audit.enabled else None
-        extras = AlertExtras(
-            drift=self._drift_monitor(),
-            modes=self.modes,
-            audit=sampler,
-            candidate=self._candidate_tracker(cameras),
-            stats=StatsRecorder(
-                [c.id for c in cameras],
-                metrics,
-                lambda: {cid: w.status for cid, w in self.captures.items()},
-                STATS_PERIOD_S,
-                sampler,
-            ),
-        )
+        self.decisions = LastDecisions()
         self.alerts = AlertStage(
             cameras,
             meta.labels,
@@ -87,10 +77,14 @@ class Pipeline:
             metrics,
             cfg.store.snapshot_quality,
             clock=clock,
-            extras=extras,
+            modes=self.modes,
+            drift=self._drift_tap(),
+            taps=self._taps(cameras),
+            decisions=self.decisions,
         )
         self.inference = self._new_inference()
-        self.captures = {c.id: self._new_capture(c.id) for c in cameras}
+        # capture=False: no capture threads; the caller feeds ``hub`` itself (the overload benchmark).
+        self.captures = {c.id: self._new_capture(c.id) for c in cameras} if capture else {}
         self.started_mono: float | None = None
 
     def _load_candidate(self) -> OnnxClassifier | None:
@@ -126,6 +120,36 @@ class Pipeline:
             self.cfg.candidate.report_every_s,
             self.cfg.candidate.max_disagreements_per_hour,
         )
+
+    def _taps(self, cameras: list[CameraConfig]) -> list[Tap]:
+        """Audit sampling, the shadow candidate and operating statistics, as configured."""
+        meta, cfg = self.classifier.meta, self.cfg
+        sampler = AuditSampler(cfg.audit) if cfg.audit.enabled else None
+        taps: list[Tap] = []
+        if sampler is not None:
+            taps.append(AuditTap(sampler, tuple(meta.labels), meta.model_version, self.metrics))
+        tracker = self._candidate_tracker(cameras)
+        if tracker is not None:
+            taps.append(
+                CandidateTap(
+                    tracker, lambda: max(self.alerts.last_captured_at.values(), default=None)
+                )
+            )
+        recorder = StatsRecorder(
+            [c.id for c in cameras],
+            self.metrics,
+            lambda: {cid: w.status for cid, w in self.captures.items()},
+            STATS_PERIOD_S,
+            sampler,
+        )
+        taps.append(StatsTap(recorder))
+        return taps
+
+    def _drift_tap(self) -> DriftTap | None:
+        monitor = self._drift_monitor()
+        if monitor is None:
+            return None
+        return DriftTap(monitor, self.classifier.meta.model_version, self.modes, self.metrics)
 
     def _drift_monitor(self) -> DriftMonitor | None:
         meta, dc = self.classifier.meta, self.cfg.drift
@@ -169,7 +193,7 @@ class Pipeline:
             meta.resize_method,
             self.hub,
             self.metrics,
-            gate_state=self.alerts.gate_state,
+            gate_state=self.decisions.gate_state,
         )
 
     def _count_drop(self, frame: Frame, reason: str) -> None:
@@ -266,11 +290,11 @@ class Pipeline:
         return stuck
 
     def _drift_health(self, camera: str) -> dict[str, Any] | None:
-        drift = self.alerts.drift
-        if drift is None:
+        tap = self.alerts.drift
+        if tap is None:
             return None
-        state, flags = drift.state(camera)
-        return {"state": state, "flags": list(flags), "statistics": drift.statistics(camera)}
+        state, flags = tap.monitor.state(camera)
+        return {"state": state, "flags": list(flags), "statistics": tap.monitor.statistics(camera)}
 
     def health(self) -> HealthReport:
         """Per-camera status and the last successful inference, for ``/healthz``."""

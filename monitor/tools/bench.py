@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from monitor.alerts.taps import ReplayRecorder
 from monitor.config import (
     BatchingConfig,
     CameraConfig,
@@ -178,8 +179,8 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
         )
         metrics = Metrics()
         store = ReviewStore(cfg.store.path, metrics=metrics)
-        pipeline = Pipeline(cfg, clf, store, metrics)
-        pipeline.captures.clear()  # replaced by the pacing threads below
+        pipeline = Pipeline(cfg, clf, store, metrics, capture=False)  # fed by the threads below
+        recorder = pipeline.alerts.record_to(ReplayRecorder())
         rng = np.random.default_rng(2)
         images = rng.integers(0, 256, size=(16, *clf.input_hw, 3), dtype=np.uint8)
         stop = threading.Event()
@@ -216,7 +217,7 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
         k: int(v)
         for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()
     }
-    lat = np.asarray(pipeline.alerts.latencies_s) * 1000.0
+    lat = np.asarray(recorder.latencies_s) * 1000.0
     return {
         "target_rate": round(rate, 1),
         "offered_rate": round(offered / seconds, 1),

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from monitor.alerts.taps import ReplayRecorder
 from monitor.config import (
     BatchingConfig,
     CameraConfig,
@@ -106,6 +107,7 @@ def run_replay(
         store = ReviewStore(path, metrics=metrics)
         try:
             pipeline = Pipeline(cfg, classifier, store, metrics)
+            recorder = pipeline.alerts.record_to(ReplayRecorder())
             t0 = time.monotonic()
             pipeline.start()
             while not pipeline.finished() and not stop.wait(0.02):
@@ -114,25 +116,26 @@ def run_replay(
             elapsed = time.monotonic() - t0
         finally:
             store.close()
-        return summarize(pipeline, metrics, elapsed)
+        return summarize(pipeline, metrics, elapsed, recorder)
 
 
-def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[str, Any]:
+def summarize(
+    pipeline: Pipeline, metrics: Metrics, elapsed_s: float, recorder: ReplayRecorder
+) -> dict[str, Any]:
     """The replay's JSON: frames, events, latency percentiles, drops by reason, fps."""
-    alerts = pipeline.alerts
     processed = int(metrics.counter_totals("bearwatch_frames_processed").get("", 0))
     offered = int(metrics.counter_totals("bearwatch_frames_offered").get("", 0))
     dropped = {
         k: int(v)
         for k, v in metrics.counter_totals("bearwatch_frames_dropped", by="reason").items()
     }
-    lat = np.asarray(alerts.latencies_s, dtype=np.float64) * 1000.0
+    lat = np.asarray(recorder.latencies_s, dtype=np.float64) * 1000.0
     pct = {
         f"p{q}": round(float(np.percentile(lat, q)), 2) if lat.size else None for q in (50, 95, 99)
     }
     events = []
-    for ev in sorted(alerts.events.values(), key=lambda e: (e.camera, e.start)):
-        base = alerts.first_captured_at.get(ev.camera, ev.start)
+    for ev in sorted(recorder.events.values(), key=lambda e: (e.camera, e.start)):
+        base = recorder.first_captured_at.get(ev.camera, ev.start)
         events.append(
             {
                 "id": ev.id,
