@@ -1,1 +1,1 @@
-"""alerts"""
+"""The ``alerts`` thread (``stage.AlertStage``): decisions → store → taps (``taps``) and event observers."""

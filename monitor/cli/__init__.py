@@ -1,1 +1,1 @@
-"""cli"""
+"""The ``bearwatch`` command (``main.main``) and its sub-commands: runtime, review, report."""
