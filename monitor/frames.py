@@ -49,9 +49,6 @@ class Prediction:
     candidate_probs: np.ndarray | None = None  # the shadow candidate's output, when one runs
 
 
-DROP_REASONS = ("superseded", "stale", "no_motion", "error", "shutdown")
-
-
 class LastDecisions:
     """Per camera: the sequence number of the last decided frame and whether that decision was positive.
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from monitor.config import PromotionConfig
 from monitor.decide.rollout import within_hours
+from monitor.types import MODES
 
 Z95 = 1.96
 
@@ -283,7 +284,7 @@ def recommend(mode: str, ev: Evidence, c: PromotionConfig) -> Recommendation:
     Raises:
         ValueError: for an unknown mode.
     """
-    if mode not in ("shadow", "review", "active"):
+    if mode not in MODES:
         raise ValueError(f"mode must be shadow, review or active; got {mode!r}")
     if ev.judged < c.min_reviewed:
         return _few_reviews(mode, ev, c)
