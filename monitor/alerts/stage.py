@@ -37,9 +37,12 @@ from monitor.metrics import Metrics
 from monitor.records import AuditSample, NewEvent
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
+from monitor.store.score_log import ScoreRow
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
+
+SCORE_FLUSH_S = 5.0  # how often buffered score-log rows reach the disk
 
 Observer = Callable[[DecisionEvent, int | None], None]
 
@@ -91,6 +94,8 @@ class AlertStage(Worker):
         self.observers: list[Observer] = []
         self.recorders: list[ReplayRecorder] = []
         self._open: dict[tuple[str, str, int], EventSummary] = {}
+        self._scores_flushed = clock()
+        store.score_log.set_model(labels, model_version)
         self.last_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
@@ -150,6 +155,9 @@ class AlertStage(Worker):
         now, wall = self.clock(), time.time()
         for tap in self.taps:
             self._persist(tap.flush(now, wall, force))
+        if force or now - self._scores_flushed >= SCORE_FLUSH_S:
+            self.store.score_log.flush(wall)
+            self._scores_flushed = now
 
     def _persist(self, records: Sequence[Record]) -> None:
         """Store what a tap handed back (each write retries, then spills or logs: never raises)."""
@@ -158,6 +166,8 @@ class AlertStage(Worker):
                 self.store.add_event(record)
             elif isinstance(record, AuditSample):
                 self.store.add_audit_sample(record)
+            elif isinstance(record, ScoreRow):
+                self.store.score_log.append(record)
             elif isinstance(record, StatsRows):
                 self.store.add_camera_stats(list(record.rows))
             else:

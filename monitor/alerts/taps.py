@@ -25,6 +25,7 @@ from monitor.frames import Frame
 from monitor.metrics import Metrics
 from monitor.records import AuditSample, CameraStats, CandidateCounts, Disagreement, NewEvent
 from monitor.store.modes import ModeBook
+from monitor.store.score_log import ScoreRow
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class StatsRows:
     rows: Sequence[CameraStats]
 
 
-Record = NewEvent | AuditSample | StatsRows | CandidateComparison
+Record = NewEvent | AuditSample | StatsRows | CandidateComparison | ScoreRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +222,17 @@ class StatsTap:
         self.recorder.tick(now_mono)
         if force or self.recorder.due(now_mono):
             return (StatsRows(self.recorder.rows(now_mono, wall)),)
+        return ()
+
+
+@dataclass(slots=True)
+class ScoreLogTap:
+    """Every decided frame's scores, for ``bearwatch levers`` to replay under other settings."""
+
+    def on_decided(self, d: Decided) -> Sequence[Record]:
+        return (ScoreRow(d.frame.camera, d.frame.captured_at, d.probs),)
+
+    def flush(self, now_mono: float, wall: float, force: bool) -> Sequence[Record]:
         return ()
 
 

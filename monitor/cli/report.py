@@ -175,8 +175,67 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_levers(args: argparse.Namespace) -> int:
+    """``bearwatch levers``: 0, or 2 for bad input; changes nothing unless ``--apply``."""
+    from monitor.config import DecisionConfig
+    from monitor.errors import MonitorError
+    from monitor.tools.levers import (
+        config_fragment,
+        format_table,
+        load_inputs,
+        run_levers,
+        save_recommendation,
+    )
+
+    try:
+        cfg = _load_config(args.config)
+        zone = ZoneInfo(cfg.timezone if cfg else "UTC")
+        since, until_now = _window(args, zone)
+        # Without --until, no upper bound: a fast replay stamps frames on the
+        # file's own timeline, which runs ahead of now.
+        until: float | None = until_now if args.until else None
+        current = DecisionConfig()
+        random_rate = 0.01
+        if cfg is not None:
+            random_rate = cfg.audit.random_rate
+            cam = next((c for c in cfg.cameras if c.id == args.camera), None)
+            if cam is None:
+                raise InputError(f"camera {args.camera} is not in {args.config}")
+            current = cam.decision
+        label = args.label or current.alert_labels[0]
+        if args.apply is not None and args.apply.exists() and not args.force:
+            raise InputError(f"{args.apply} exists; pass --force to replace it")
+        store = _open_store(args.store)
+    except InputError as exc:
+        print(f"levers: {exc}", file=sys.stderr)
+        return 2
+    try:
+        inputs = load_inputs(store, args.camera, label, since, until, random_rate)
+        report = run_levers(
+            inputs, current, max_false_per_day=args.max_false_per_day, review_s=args.review_s
+        )
+        if args.apply is not None:
+            args.apply.write_text(config_fragment(report))
+            save_recommendation(store, report)
+    except MonitorError as exc:
+        print(f"levers: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"levers: cannot write {args.apply}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report.as_json()))
+    else:
+        print(format_table(report))
+        if args.apply is not None:
+            print(f"wrote the recommended settings to {args.apply} (merge them into your config)")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Add ``report`` and ``export-dataset`` to the ``bearwatch`` parser."""
+    """Add ``report``, ``export-dataset`` and ``levers`` to the ``bearwatch`` parser."""
     p = sub.add_parser(
         "report",
         help="per-camera rollout report: HTML with plots and report.json",
@@ -209,3 +268,37 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="put rejected alerts under this class (e.g. empty); default: skip them",
     )
     p.set_defaults(func=cmd_export_dataset)
+
+    p = sub.add_parser(
+        "levers",
+        help="what other decision settings would have done on a camera, and which to use",
+        description="Replays the camera's logged scores through the real decision policy for a "
+        "grid of thresholds, k-of-n windows and end-after times, scores each against the verdicts "
+        "and audit labels in the store, and recommends the setting with the highest recall among "
+        "those with at most --max-false-per-day false alerts. Changes nothing unless --apply.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--camera", required=True, help="the camera id")
+    p.add_argument("--config", type=Path, help="config file: the camera's current settings")
+    p.add_argument("--label", help="the alert label (default: the camera's first alert label)")
+    p.add_argument("--since", help=f"start of the window; {DATE_HELP}")
+    p.add_argument("--until", help="end of the window (default: now)")
+    p.add_argument(
+        "--max-false-per-day",
+        type=float,
+        default=2.0,
+        help="the objective: at most this many false alerts a day, then the highest recall",
+    )
+    p.add_argument(
+        "--review-s", type=float, default=15.0, help="seconds a person spends on one alert"
+    )
+    p.add_argument(
+        "--apply",
+        type=Path,
+        metavar="FILE",
+        help="write the recommended settings as a config fragment to FILE (never the live config)",
+    )
+    p.add_argument("--force", action="store_true", help="replace an existing --apply FILE")
+    p.add_argument("--json", action="store_true", help="print JSON (current, recommended, pareto)")
+    p.set_defaults(func=cmd_levers)

@@ -80,6 +80,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             window=args.window,
             min_hits=args.min_hits,
             end_after_s=args.end_after_s,
+            cooldown_s=args.cooldown_s,
+            release_threshold=args.release_threshold,
         )
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
@@ -148,6 +150,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--window", type=int, default=5)
     p.add_argument("--min-hits", type=int, default=3)
     p.add_argument("--end-after-s", type=float, default=5.0)
+    p.add_argument(
+        "--cooldown-s",
+        type=float,
+        default=60.0,
+        help="a re-appearance this soon after an end continues that event (default 60)",
+    )
+    p.add_argument(
+        "--release-threshold",
+        type=float,
+        help="score that keeps an event open (default: threshold - 0.2)",
+    )
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")

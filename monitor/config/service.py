@@ -29,6 +29,12 @@ class StoreConfig(Strict):
     path: Path = Field(Path("bearwatch.db"), description="SQLite database file")
     snapshot_quality: int = Field(85, ge=10, le=100, description="JPEG quality of snapshots")
     write_retries: int = Field(5, ge=0, le=100)
+    score_log: bool = Field(
+        True, description="log every classified frame's scores beside the store (for levers)"
+    )
+    score_log_days: int = Field(
+        30, ge=0, le=3650, description="days of score log kept (0: keep everything)"
+    )
 
 
 class UserConfig(Strict):

@@ -121,6 +121,8 @@ def build_report(store: ReviewStore, s: ReportSettings) -> ReportData:
             width=width,
             s=s,
         )
+        # The last `bearwatch levers --apply` for the camera, when there is one.
+        out[cam]["levers"] = store.score_log.recommendation(cam)
     latency = {
         cam: [
             (r["at"], r["latency_p50_ms"], r["latency_p99_ms"]) for r in stats if r["camera"] == cam

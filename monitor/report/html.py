@@ -44,6 +44,7 @@ def write_report(data: ReportData, out_dir: Path) -> Path:
         "day_night": plot_day_night(summary),
         "verdicts": plot_verdicts(summary),
         "latency": plot_latency(data.latency, zone),
+        "levers": plot_levers(summary),
     }
     plots = {name: png for name, png in drawn.items() if png is not None}
     for name, png in plots.items():
@@ -153,6 +154,40 @@ def plot_verdicts(summary: dict[str, Any]) -> bytes | None:
     ax.set_xlabel("alerts")
     ax.set_title("Verdicts on alerts")
     fig.legend(loc="outside lower center", fontsize=8, ncols=5, frameon=False)
+    return _png(fig)
+
+
+def plot_levers(summary: dict[str, Any]) -> bytes | None:
+    """Per camera with a ``bearwatch levers`` run: its Pareto front of recall against false alerts a day."""
+    runs = {
+        cam: c["levers"]
+        for cam, c in summary["cameras"].items()
+        if isinstance(c.get("levers"), dict) and c["levers"].get("pareto")
+    }
+    if not runs:
+        return None
+    fig, ax = _figure(9.0, 3.6)
+    for cam, run in runs.items():
+        front = run["pareto"]
+        xs = [_nan(o.get("false_alerts_per_day")) for o in front]
+        ys = [_nan(o.get("recall")) for o in front]
+        (line,) = ax.plot(xs, ys, marker="o", markersize=3, label=f"{cam}: settings on the front")
+        for key, marker in (("current", "s"), ("recommended", "*")):
+            o = run.get(key) or {}
+            ax.plot(
+                [_nan(o.get("false_alerts_per_day"))],
+                [_nan(o.get("recall"))],
+                marker=marker,
+                markersize=10,
+                linestyle="none",
+                color=line.get_color(),
+                label=f"{cam}: {key}",
+            )
+    ax.set_xlabel("predicted false alerts a day")
+    ax.set_ylabel("predicted recall")
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Levers: what other decision settings would have done", fontsize=10)
+    fig.legend(loc="outside lower center", fontsize=8, ncols=3, frameon=False)
     return _png(fig)
 
 

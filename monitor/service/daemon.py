@@ -201,7 +201,12 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
         logger.error("refusing to start: %s", exc)
         return exc.exit_code
     try:
-        store = ReviewStore(cfg.store.path, retries=cfg.store.write_retries, metrics=metrics)
+        store = ReviewStore(
+            cfg.store.path,
+            retries=cfg.store.write_retries,
+            metrics=metrics,
+            score_log_days=cfg.store.score_log_days,
+        )
     except StoreError as exc:
         logger.error("refusing to start: %s (check store.path)", exc)
         return exc.exit_code

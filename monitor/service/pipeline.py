@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.alerts.stage import AlertStage
-from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, StatsTap, Tap
+from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, ScoreLogTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
 from monitor.capture.worker import CaptureWorker
 from monitor.config import CameraConfig, Config
@@ -143,6 +143,8 @@ class Pipeline:
             sampler,
         )
         taps.append(StatsTap(recorder))
+        if cfg.store.score_log:
+            taps.append(ScoreLogTap())
         return taps
 
     def _drift_tap(self) -> DriftTap | None:

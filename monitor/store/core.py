@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.metrics import Metrics
 from monitor.store.migrations import apply_migrations
+from monitor.store.score_log import ScoreLog
 from monitor.store.spill import SpillJournal
 from monitor.store.sql import b64, connect, replay_step, rollback
 
@@ -32,6 +33,7 @@ class StoreCore:
         metrics: where failures and health are counted; a private set if None.
         busy_timeout_ms: how long one attempt waits for another writer's lock.
         backoff_s: the first pause between attempts; doubles, capped at 1 s.
+        score_log_days: days of per-frame scores kept beside the file (0: keep all).
 
     Raises:
         StoreError: when the file cannot be opened or its schema is newer than this code.
@@ -45,8 +47,12 @@ class StoreCore:
         metrics: Metrics | None = None,
         busy_timeout_ms: int = 1000,
         backoff_s: float = 0.05,
+        score_log_days: int = 30,
     ) -> None:
         self._path = Path(path)
+        # Every classified frame's scores, beside the database (files, not rows:
+        # a few bytes a frame, deleted a day at a time).
+        self.score_log = ScoreLog(self._path.with_name(self._path.name + ".scores"), score_log_days)
         self._spill = SpillJournal(self._path.with_name(self._path.name + ".spill.jsonl"))
         self._retries = max(0, retries)
         self._metrics = metrics or Metrics()
@@ -130,6 +136,7 @@ class StoreCore:
     def close(self) -> None:
         """Close the writer; later writes are spilled, later reads raise StoreUnavailable."""
         self._closing.set()
+        self.score_log.close()
         with self._write_lock:
             self._writer.close()
 

@@ -247,8 +247,25 @@ def camera_rows(store: ReviewStore, modes: ModeBook | None, now: float) -> list[
         agrees = modes is not None and modes.configured(cam) == (row["mode"], row["active_hours"])
         row["effective_now"] = modes.effective(cam, now) if modes is not None and agrees else None
         row["history"] = history.get(cam, [])[:20]
+        row["levers"] = _levers_summary(store.score_log.recommendation(cam))
         rows.append(row)
     return rows
+
+
+def _levers_summary(rec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest ``bearwatch levers --apply`` recommendation, as the cameras page shows it."""
+    if not rec or not isinstance(rec.get("recommended"), dict):
+        return None
+    current, best = rec.get("current") or {}, rec["recommended"]
+    return {
+        "settings": best.get("settings"),
+        "same": best.get("settings") == current.get("settings"),
+        "false_alerts_per_day": best.get("false_alerts_per_day"),
+        "recall": best.get("recall"),
+        "current_false_alerts_per_day": current.get("false_alerts_per_day"),
+        "current_recall": current.get("recall"),
+        "warning": rec.get("warning"),
+    }
 
 
 # --- audit samples -----------------------------------------------------------------
