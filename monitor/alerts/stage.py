@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from monitor.alerts.familiarity import Familiarity
 from monitor.config import CameraConfig
 from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
@@ -46,6 +47,7 @@ class AlertExtras:
     audit: AuditSampler | None = None
     candidate: CandidateTracker | None = None
     stats: StatsRecorder | None = None
+    familiarity: Familiarity | None = None
 
 
 @dataclass(slots=True)
@@ -59,6 +61,8 @@ class EventSummary:
     end: float | None
     peak_score: float
     frames: int
+    unfamiliar: bool = False
+    ood_score: float | None = None
 
 
 class AlertStage(Worker):
@@ -96,6 +100,7 @@ class AlertStage(Worker):
             extras.candidate,
             extras.stats,
         )
+        self.familiarity = extras.familiarity or Familiarity(None, None, False)
         self.mode_book = extras.modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
 
         self._positive: dict[str, bool] = {}
@@ -179,6 +184,7 @@ class AlertStage(Worker):
         self.last_decision_mono = now
         self.last_captured_at[frame.camera] = frame.captured_at
         self.first_captured_at.setdefault(frame.camera, frame.captured_at)
+        light = self.familiarity.observe(pred)
         if self.drift is not None and frame.stats is not None:
             change = self.drift.observe(
                 frame.camera,
@@ -187,6 +193,7 @@ class AlertStage(Worker):
                 float(np.max(pred.probs)),
                 frame.frame_diff,
                 frame.source_hw,
+                ood_score=pred.ood_score,
             )
             if change is not None:
                 self._drift_event(change, frame)
@@ -201,7 +208,7 @@ class AlertStage(Worker):
         )
         self._decided_seq[frame.camera] = frame.seq
         if self.stats is not None:
-            self.stats.decided(frame.camera, now - frame.captured_mono)
+            self.stats.decided(frame.camera, now - frame.captured_mono, light)
         if self.audit is not None:
             self._maybe_audit(pred, policy, alert_score)
         if self.candidate is not None and pred.candidate_probs is not None:
@@ -240,6 +247,7 @@ class AlertStage(Worker):
                     lbl: round(float(p), 4) for lbl, p in zip(self.labels, pred.probs, strict=True)
                 },
                 snapshot_jpeg=self._jpeg(frame.snapshot),
+                night_class=self.familiarity.light(frame.camera),
             )
         )
 
@@ -265,11 +273,15 @@ class AlertStage(Worker):
     ) -> NewEvent:
         details: dict[str, object] = {"peak_seq": ev.peak_seq}
         ood: float | None = None
+        reasons: list[str] = []
         if self.drift is not None and frame is not None and frame.stats is not None:
             ood, reasons = self.drift.ood_score(
                 frame.stats, None if probs is None else float(np.max(probs))
             )
-            details["ood_reasons"] = reasons
+        mode = self.mode_book.effective(ev.camera, ev.start_at)
+        drift_flags = self._drift_flags(ev.camera)
+        marks = self.familiarity.event_fields(ev.camera, mode, drift_flags, ood, reasons)
+        details.update(marks.details)
         if probs is not None:
             details["probs"] = {
                 lbl: round(float(p), 4) for lbl, p in zip(self.labels, probs, strict=True)
@@ -282,12 +294,15 @@ class AlertStage(Worker):
             end_at=ev.end_at,
             peak_score=ev.peak_score,
             model_version=self.model_version,
-            mode=self.mode_book.effective(ev.camera, ev.start_at),
+            mode=mode,
             snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
-            drift_flags=self._drift_flags(ev.camera),
-            ood_score=ood,
+            drift_flags=drift_flags,
+            ood_score=marks.ood_score,
             details=details,
             frames=ev.frames,
+            unfamiliar=marks.unfamiliar,
+            held=marks.held,
+            night_class=marks.night_class,
         )
 
     def _drift_event(self, change: DriftChange, frame: Frame) -> None:
@@ -323,6 +338,7 @@ class AlertStage(Worker):
                     "source_hw": frame.source_hw,
                 },
                 frames=1,
+                night_class=self.familiarity.light(change.camera),
             )
         )
 
@@ -330,19 +346,23 @@ class AlertStage(Worker):
         key = (ev.camera, ev.label, ev.number)
         summary = self.events.get(key)
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(self._new_event(ev, frame, probs))
+            new = self._new_event(ev, frame, probs)
+            event_id = self.store.add_event(new)
             summary = EventSummary(
-                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
-            )
+                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
+                new.unfamiliar, new.ood_score,
+            )  # fmt: skip
             self.events[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
             logger.info(
-                "camera %s: %s event %s started (score %.2f)",
+                "camera %s: %s event %s started (score %.2f)%s",
                 ev.camera,
                 ev.label,
                 event_id,
                 ev.score,
-            )
+                " — unfamiliar scene, held for review" if new.held else
+                " — unfamiliar scene" if new.unfamiliar else "",
+            )  # fmt: skip
         elif summary.id is None:
             # The start went to the spill file (store unavailable): adding again
             # with the current state merges into the same row once it replays.

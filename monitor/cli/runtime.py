@@ -115,6 +115,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ood_eval(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.tools.ood_eval import evaluate, format_table
+
+    try:
+        result = evaluate(args.model, args.in_dir, args.out_dir, args.report, batch=args.batch)
+    except (ModelError, ValueError) as exc:
+        print(f"ood-eval: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the runtime's sub-commands to the ``bearwatch`` parser."""
     p = sub.add_parser("run", help="run the daemon on a config file (systemd runs this)")
@@ -175,3 +188,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
 
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "ood-eval",
+        help="AUROC and FPR@95%%TPR of MSP, energy and the feature score on two image folders",
+    )
+    p.add_argument("--model", type=Path, required=True, help="model.onnx")
+    p.add_argument("--in", dest="in_dir", type=Path, required=True, help="in-domain images")
+    p.add_argument(
+        "--out", dest="out_dir", type=Path, required=True, help="out-of-domain (foreign) images"
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=Path("ood-eval"),
+        help="folder for ood_eval.json and roc.png (default ./ood-eval)",
+    )
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ood_eval)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitor.alerts.familiarity import Familiarity
 from monitor.alerts.stage import AlertExtras, AlertStage
 from monitor.capture.hub import FrameHub
 from monitor.capture.worker import CaptureWorker
@@ -21,6 +22,8 @@ from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
+from monitor.decide.night import NightSettings, NightTracker
+from monitor.decide.ood import UnfamiliarSettings, UnfamiliarTracker
 from monitor.frames import Frame
 from monitor.inference.worker import InferenceWorker
 from monitor.metrics import Metrics
@@ -74,6 +77,7 @@ class Pipeline:
                 STATS_PERIOD_S,
                 sampler,
             ),
+            familiarity=self._familiarity(),
         )
         self.alerts = AlertStage(
             cameras,
@@ -141,7 +145,27 @@ class Pipeline:
             frozen_after_s=dc.frozen_after_s,
             degraded_frames=dc.degraded_frames,
         )
-        return DriftMonitor(meta.reference, settings, input_hw=meta.input_hw)
+        return DriftMonitor(
+            meta.reference,
+            settings,
+            input_hw=meta.input_hw,
+            unfamiliar_rate=self._unfamiliar_rate(),
+        )
+
+    def _unfamiliar_rate(self) -> float | None:
+        """The share of in-domain frames over the OOD threshold; None: no feature score."""
+        stats = self.classifier.feature_stats
+        return None if stats is None or not self.cfg.ood.enabled else 1.0 - stats.tpr
+
+    def _familiarity(self) -> Familiarity:
+        oc, nc = self.cfg.ood, self.cfg.night
+        tracker = None
+        if self._unfamiliar_rate() is not None:
+            tracker = UnfamiliarTracker(UnfamiliarSettings(oc.window, oc.min_share, oc.min_frames))
+        night = NightTracker(
+            NightSettings(nc.gray_colourfulness, nc.low_light_brightness, nc.switch_after)
+        )
+        return Familiarity(tracker, night, oc.hold_unfamiliar)
 
     def _new_inference(self) -> InferenceWorker:
         worker = InferenceWorker(

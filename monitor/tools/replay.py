@@ -142,6 +142,8 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
                 "end": None if ev.end is None else round(ev.end - base, 3),
                 "peak_score": round(ev.peak_score, 4),
                 "frames": ev.frames,
+                "unfamiliar": ev.unfamiliar,
+                "ood_score": ev.ood_score,
             }
         )
     return {
