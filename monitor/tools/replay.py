@@ -22,6 +22,7 @@ from monitor.config import (
     DriftConfig,
     ModelConfig,
     MotionGateConfig,
+    OodConfig,
     StoreConfig,
     WebConfig,
 )
@@ -45,6 +46,8 @@ class ReplayOptions:
     motion_gate: MotionGateConfig = MotionGateConfig()
     drift: DriftConfig = DriftConfig()
     candidate: Path | None = None
+    mode: str = "shadow"
+    ood: OodConfig = OodConfig()
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -68,6 +71,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             pacing=opts.pacing,  # type: ignore[arg-type]
             decision=opts.decision,
             motion_gate=opts.motion_gate,
+            mode=opts.mode,  # type: ignore[arg-type]
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
@@ -78,6 +82,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
         store=StoreConfig(path=store),
         web=WebConfig(enabled=False),
         drift=opts.drift,
+        ood=opts.ood,
         candidate=None if opts.candidate is None else CandidateConfig(path=opts.candidate),
     )
 
