@@ -11,12 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from monitor.config import DecisionConfig
-from monitor.model.onnx import OnnxClassifier
 from monitor.notify.service import event_payload
 from monitor.report.build import ReportSettings, build_report
 from monitor.store import ReviewStore
-from monitor.tools.replay import ReplayOptions, run_replay
 from tests.media import BEAR_BGR, night, photo_frames, scene, write_clip, write_frames
 
 FPS = "2"
@@ -85,8 +82,7 @@ def test_an_active_camera_holds_an_unfamiliar_alert_for_review(
 ) -> None:
     db = tmp_path / "a.db"
     clip = foreign_clip(tmp_path / "photos.avi")
-    opts = ReplayOptions(fps=2.0, mode="active", decision=DecisionConfig())
-    run_replay([clip], OnnxClassifier(ood_color_model), opts, store_path=db)
+    replay(ood_color_model, clip, extra=("--store", str(db), "--mode", "active"))
     store = ReviewStore(db)
     try:
         alerts = store.list_events(kind="alert")
@@ -118,8 +114,10 @@ def test_an_ir_night_clip_is_classed_night_at_any_hour(
     try:
         (alert,) = store.list_events(kind="alert")
         samples = store.list_audit_samples()
+        stats = store.camera_stats()
     finally:
         store.close()
+    assert stats and all(set(r["light"]) == {"night_ir"} for r in stats if r["frames"])
     # Pretend the clip was recorded at noon UTC, when the clock would call it day.
     noon = alert["start_at"] - alert["start_at"] % 86400 + 12 * 3600
     with sqlite3.connect(db) as conn:
