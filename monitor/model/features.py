@@ -144,7 +144,9 @@ class FeatureStats:
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"features must be (N, {self.dim}), got {x.shape}")
         finite = np.asarray(np.isfinite(x).all(axis=1))
-        x = np.where(finite[:, None], x, 0.0)
+        all_finite = bool(finite.all())
+        if not all_finite:
+            x = np.where(finite[:, None], x, 0.0)
         if self.method == "knn":
             scores = self._knn(x)
         else:
@@ -155,6 +157,8 @@ class FeatureStats:
             mpm = np.einsum("cd,cd->c", mp, self.means)
             dist = xpx[:, None] - 2.0 * xp @ self.means.T + mpm[None, :]
             scores = np.sqrt(np.maximum(dist.min(axis=1), 0.0))
+        if all_finite:
+            return scores.astype(np.float64)
         return np.where(finite, scores, np.nan).astype(np.float64)
 
     def _knn(self, x: np.ndarray) -> np.ndarray:
@@ -163,30 +167,42 @@ class FeatureStats:
         With a projection the distance is split into the part inside the
         principal subspace (against the projected bank) and the residual
         outside it, so a frame that differs from training exactly where
-        training does not vary still scores far.
+        training does not vary still scores far. Expanded, the squared
+        distance is ``|z − c|² + min_j(|b_j|² − 2 p·b_j)`` with ``p`` the
+        projection of ``z − c``: two matrix products and a handful of
+        element-wise steps per batch, which keeps the fixed per-call cost low
+        for the batches of one a quiet camera sends.
         """
         assert self.bank is not None
-        z = l2_normalise(x)
-        residual = np.zeros(len(z), dtype=np.float32)
-        if self.projection is not None and self.centre is not None:
-            zc = z - self.centre
-            z = zc @ self.projection
-            residual = np.maximum(np.einsum("nd,nd->n", zc, zc) - np.einsum("nr,nr->n", z, z), 0.0)
-        d2 = (
-            np.einsum("nr,nr->n", z, z)[:, None]
-            - 2.0 * (z @ self.bank.T)
-            + self._bank_sq()[None, :]
-        )
+        c = self._constants()
+        z = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        z_sq = np.einsum("nd,nd->n", z, z)
+        if self.projection is not None:
+            a = z @ c["wc"]  # [z·W | z·c] in one product
+            p = a[:, :-1] - c["cw"]
+            zc_sq = z_sq - 2.0 * a[:, -1] + c["c_sq"]
+        else:
+            p, zc_sq = z, z_sq
+        terms = c["bank_sq"] - 2.0 * (p @ self.bank.T)
         # k == 1 (the default) is a plain min, several times cheaper than a partition.
-        kth = d2.min(axis=1) if self.k == 1 else np.partition(d2, self.k - 1, axis=1)[:, self.k - 1]
-        return np.sqrt(np.maximum(kth + residual, 0.0))
+        if self.k == 1:
+            nearest = terms.min(axis=1)
+        else:
+            nearest = np.partition(terms, self.k - 1, axis=1)[:, self.k - 1]
+        return np.sqrt(np.maximum(zc_sq + nearest, 0.0))
 
-    def _bank_sq(self) -> np.ndarray:
-        assert self.bank is not None
-        cached = self._cache.get("bank_sq")
-        if cached is None:
-            cached = self._cache["bank_sq"] = np.einsum("md,md->m", self.bank, self.bank)
-        return cached
+    def _constants(self) -> dict[str, np.ndarray]:
+        """Products of the statistics alone, computed once on first use."""
+        if not self._cache:
+            assert self.bank is not None
+            self._cache["bank_sq"] = np.einsum("md,md->m", self.bank, self.bank)
+            if self.projection is not None and self.centre is not None:
+                self._cache["wc"] = np.ascontiguousarray(
+                    np.concatenate([self.projection, self.centre[:, None]], axis=1)
+                )
+                self._cache["cw"] = self.centre @ self.projection
+                self._cache["c_sq"] = np.asarray(self.centre @ self.centre)
+        return self._cache
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """Scores in units of the threshold (1.0 = the threshold); NaN where features are not finite."""
