@@ -139,8 +139,13 @@ class OnnxClassifier:
         stats = self.meta.feature_stats
         has_output = FEATURES_OUTPUT in outputs
         if has_output and stats is not None:
-            width = outputs[FEATURES_OUTPUT].shape[-1] if outputs[FEATURES_OUTPUT].shape else None
-            if isinstance(width, int) and width != stats.dim:
+            # Run the graph once rather than trust its declared shape, which
+            # may be symbolic: a mismatch found here refuses the start instead
+            # of failing every batch later.
+            probe = np.zeros((1, *self.meta.input_hw, 3), dtype=np.uint8)
+            (features,) = self.session.run([FEATURES_OUTPUT], {self._input_name: probe})
+            width = features.shape[-1] if np.ndim(features) == 2 else np.shape(features)
+            if width != stats.dim:
                 raise ModelError(
                     f"{self.path}: the features output has {width} values but "
                     f"bearwatch.feature_stats is for {stats.dim}; recalibrate with `bearwatch ood-calibrate`"
@@ -177,7 +182,14 @@ class OnnxClassifier:
             {self._input_name: batch},
         )
         t1 = time.perf_counter()
-        scores = self.feature_stats.scores(np.asarray(features, dtype=np.float32))
+        try:
+            scores = self.feature_stats.scores(np.asarray(features, dtype=np.float32))
+        except ValueError as exc:
+            # Checked at load, so this should not happen; if it does, the frames
+            # are still classified and the score is switched off, once, loudly.
+            logger.warning("model %s: feature score disabled: %s", self.path, exc)
+            self.feature_stats = None
+            return self._checked(probs), None
         self.model_seconds += t1 - t0
         self.score_seconds += time.perf_counter() - t1
         if not self._nan_warned and np.isnan(scores).any():

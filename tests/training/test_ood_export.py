@@ -163,10 +163,15 @@ def test_a_half_equipped_model_loads_with_one_warning(
     assert len(_warnings(caplog)) == 1 and why in _warnings(caplog)[0]
 
 
+@pytest.mark.parametrize("declared", ["static", "symbolic"])
 def test_statistics_of_the_wrong_width_refuse_the_start(
-    ood_color_model: Path, tmp_path: Path
+    declared: str, ood_color_model: Path, tmp_path: Path
 ) -> None:
+    """Also when the graph declares the width symbolically: the check runs the graph once."""
     model = onnx.load(ood_color_model)
+    if declared == "symbolic":
+        out = next(o for o in model.graph.output if o.name == "features")
+        out.type.tensor_type.shape.dim[1].dim_param = "d"
     set_feature_stats(model, fit_knn(np.random.default_rng(0).normal(size=(40, 5))))
     save_atomic(model, tmp_path / "m.onnx")
     with pytest.raises(ModelError, match="features output has 12 values but .* is for 5"):
