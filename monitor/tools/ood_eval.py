@@ -79,7 +79,9 @@ def _scores(clf: OnnxClassifier, files: list[Path], batch: int) -> dict[str, np.
         chunk = np.stack(
             [file_to_input(p, clf.input_hw, clf.meta.resize_method) for p in files[i : i + batch]]
         )
-        for name, out in zip(wanted, clf.session.run(wanted, {"image": chunk}), strict=True):
+        for name, out in zip(
+            wanted, clf.session.run(wanted, {clf.session.get_inputs()[0].name: chunk}), strict=True
+        ):
             parts[name].append(np.asarray(out, dtype=np.float32))
     outs = {n: np.concatenate(p) for n, p in parts.items()}
     result = {"msp": 1.0 - outs[names[0]].max(axis=1)}
