@@ -107,6 +107,10 @@ class FeatureStats:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not (np.isfinite(self.threshold) and self.threshold > 0):
             raise ValueError(f"threshold must be a positive number, got {self.threshold}")
+        for name in ("bank", "means", "precision", "centre", "projection"):
+            arr = getattr(self, name)
+            if arr is not None and not np.isfinite(arr).all():
+                raise ValueError(f"feature statistic {name!r} holds non-finite values")
         if self.method == "knn":
             width = self.dim
             if self.projection is not None or self.centre is not None:
@@ -151,11 +155,10 @@ class FeatureStats:
             scores = self._knn(x)
         else:
             assert self.means is not None and self.precision is not None
+            c = self._constants()
             xp = x @ self.precision
             xpx = np.einsum("nd,nd->n", xp, x)
-            mp = self.means @ self.precision
-            mpm = np.einsum("cd,cd->c", mp, self.means)
-            dist = xpx[:, None] - 2.0 * xp @ self.means.T + mpm[None, :]
+            dist = xpx[:, None] - 2.0 * (x @ c["pm"]) + c["mpm"][None, :]
             scores = np.sqrt(np.maximum(dist.min(axis=1), 0.0))
         if all_finite:
             return scores.astype(np.float64)
@@ -193,8 +196,13 @@ class FeatureStats:
 
     def _constants(self) -> dict[str, np.ndarray]:
         """Products of the statistics alone, computed once on first use."""
-        if not self._cache:
-            assert self.bank is not None
+        if self._cache:
+            return self._cache
+        if self.means is not None and self.precision is not None:
+            mp = self.means @ self.precision
+            self._cache["pm"] = np.ascontiguousarray(mp.T)  # precision symmetric: P·μᵀ
+            self._cache["mpm"] = np.einsum("cd,cd->c", mp, self.means)
+        if self.bank is not None:
             self._cache["bank_sq"] = np.einsum("md,md->m", self.bank, self.bank)
             if self.projection is not None and self.centre is not None:
                 self._cache["wc"] = np.ascontiguousarray(

@@ -69,6 +69,13 @@ def test_malformed_statistics_are_refused(change: dict[str, object], message: st
         FeatureStats.from_json(value)
 
 
+def test_non_finite_statistics_are_refused() -> None:
+    bank = np.ones((4, 16), dtype=np.float32)
+    bank[2, 5] = np.nan
+    with pytest.raises(ValueError, match="'bank' holds non-finite values"):
+        FeatureStats("knn", dim=16, threshold=1.0, bank=bank)
+
+
 def test_features_of_the_wrong_width_are_refused() -> None:
     with pytest.raises(ValueError, match=r"features must be \(N, 16\)"):
         _fitted("mahalanobis").scores(np.zeros((2, 12), dtype=np.float32))
