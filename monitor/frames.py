@@ -41,12 +41,19 @@ class Frame:
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """The model's output for one frame."""
+    """The model's output for one frame.
+
+    Attributes:
+        ood_score: the feature-space out-of-domain score in units of the model's
+            calibrated threshold (over 1.0: unfamiliar), or None when it is
+            unknown (a model without feature statistics, or non-finite features).
+    """
 
     frame: Frame
     probs: np.ndarray  # float32 (C,)
     decided_mono: float
     candidate_probs: np.ndarray | None = None  # the shadow candidate's output, when one runs
+    ood_score: float | None = None
 
 
 class LastDecisions:

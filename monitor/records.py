@@ -13,7 +13,7 @@ from types import MappingProxyType
 from typing import Any, TypedDict
 
 from monitor.config import HOURS
-from monitor.types import EVENT_KINDS, MODES
+from monitor.types import EVENT_KINDS, LIGHT_CLASSES, MODES
 
 VERDICTS = ("confirmed", "rejected", "unsure", "relabelled")
 # Why a reviewer decided as they did: a fixed list, so reports can count them.
@@ -72,7 +72,14 @@ def mode_problem(mode: str, reason: str, active_hours: str | None) -> str | None
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
-    """An event as the alert stage hands it to the store. Times are UTC epoch seconds."""
+    """An event as the alert stage hands it to the store. Times are UTC epoch seconds.
+
+    ``unfamiliar``: the camera's recent frames were mostly outside what the
+    model knows (``monitor.decide.ood``); ``held``: an active-mode alert that
+    waits for a person's confirmation before anyone is notified, because it is
+    unfamiliar; ``night_class``: the camera's light class from its pixels
+    (``monitor.decide.night``), None when unknown.
+    """
 
     camera: str
     label: str
@@ -87,9 +94,14 @@ class NewEvent:
     ood_score: float | None = None
     details: Mapping[str, Any] = field(default_factory=dict)
     frames: int = 1
+    unfamiliar: bool = False
+    held: bool = False
+    night_class: str | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, EVENT_KINDS)
+        if self.night_class is not None:
+            check_choice("night_class", self.night_class, LIGHT_CLASSES)
         check_choice("mode", self.mode, MODES)
         if not self.camera or not self.label:
             raise ValueError(
@@ -123,6 +135,7 @@ class AuditSample:
     alert_score: float
     probs: Mapping[str, float]
     snapshot_jpeg: bytes | None
+    night_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +152,8 @@ class CameraStats:
     latency_p99_ms: float | None
     # Audit-sampling counts for the period: {"population": {stratum: n}, "sampled": {stratum: n}}.
     audit: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Frames decided in the period per light class from the pixels: {"day": n, "night_ir": n, …}.
+    light: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,3 +22,8 @@ CAMERA_STATUSES: tuple[str, ...] = get_args(CameraStatus)
 
 DropReason = Literal["superseded", "stale", "no_motion", "error", "shutdown"]
 DROP_REASONS: tuple[str, ...] = get_args(DropReason)
+
+# A frame's light from its pixels (monitor.decide.night); the report's "night" is the last two.
+LightClass = Literal["day", "night_ir", "low_light"]
+LIGHT_CLASSES: tuple[str, ...] = get_args(LightClass)
+NIGHT_CLASSES: tuple[str, ...] = ("night_ir", "low_light")

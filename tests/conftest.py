@@ -74,6 +74,98 @@ def color_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return export_onnx(_build_color_net(), meta, tmp_path_factory.mktemp("model") / "model.onnx")
 
 
+def _build_texture_color_net():  # type: ignore[no-untyped-def]
+    """``ColorNet``'s answers, with a 12-value pooled feature vector worth scoring.
+
+    The features are each channel's mean, standard deviation and mean absolute
+    horizontal and vertical gradient: enough for the feature score to tell
+    ``tests.media`` scenes (smooth gradients, flat blobs) from photographs. The
+    head reads only the means, with ColorNet's weights, so its labels are the
+    colour model's; it is one ``nn.Linear`` like a fastai head, which is what
+    the export's graph surgery looks for.
+    """
+    import torch
+    from torch import nn
+
+    class TextureColorNet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+            self.head = nn.Linear(12, 3)
+            weight = torch.zeros(3, 12)
+            weight[:, :3] = torch.tensor([[20.0, -20.0, 0.0], [0.0, 0.0, 0.0], [0.0, -20.0, 20.0]])
+            with torch.no_grad():
+                self.head.weight.copy_(weight)
+                self.head.bias.copy_(torch.tensor([-3.0, 0.0, -3.0]))
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            rgb = x * self.std + self.mean
+            dx = (rgb[:, :, :, 1:] - rgb[:, :, :, :-1]).abs().mean(dim=(2, 3))
+            dy = (rgb[:, :, 1:, :] - rgb[:, :, :-1, :]).abs().mean(dim=(2, 3))
+            feats = torch.cat([rgb.mean(dim=(2, 3)), rgb.std(dim=(2, 3)), 4 * dx, 4 * dy], dim=1)
+            return self.head(feats)
+
+    return TextureColorNet()
+
+
+def scene_inputs(n: int, seed0: int = 0) -> list[np.ndarray]:
+    """Model inputs of ``tests.media`` scenes, day and IR night, every kind and position.
+
+    The frames go through a real video file and back, as the test clips'
+    frames do: raw scenes are so alike that a threshold calibrated on them
+    would call every compressed video frame unfamiliar.
+    """
+    import tempfile
+
+    import cv2
+
+    from monitor.model.preprocess import frame_to_input
+    from tests.media import night, write_frames
+
+    rng = np.random.default_rng(seed0)
+    frames = []
+    for i in range(n):
+        kind = ("empty", "bear", "person")[i % 3]
+        bgr = scene(kind, seed=seed0 + i, x_frac=float(rng.uniform(0.05, 0.6)))
+        frames.append(night(bgr, seed=seed0 + i) if rng.random() < 0.3 else bgr)
+    with tempfile.TemporaryDirectory() as tmp:
+        cap = cv2.VideoCapture(str(write_frames(Path(tmp) / "scenes.avi", frames)))
+        out = []
+        while len(out) < n:
+            ok, bgr = cap.read()
+            assert ok, "the scenes clip ended early"
+            out.append(frame_to_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), COLOR_INPUT_HW, "crop"))
+        cap.release()
+    return out
+
+
+@pytest.fixture(scope="session")
+def ood_color_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The colour model with a ``features`` output and embedded feature statistics (kNN, 95 %)."""
+    from monitor.model.image_stats import reference_from_images
+    from monitor.model.metadata import ModelMetadata
+    from monitor.model.reference import reference_confidence
+    from training.export import export_onnx
+    from training.ood import embed_stats
+
+    train, valid = scene_inputs(600, seed0=0), scene_inputs(200, seed0=10_000)
+    reference = dict(reference_from_images(train))
+    reference["confidence"] = reference_confidence(np.full((60, 3), [0.9, 0.05, 0.05]))
+    meta = ModelMetadata(
+        labels=COLOR_LABELS,
+        input_hw=COLOR_INPUT_HW,
+        model_version="texture-color-test-1",
+        arch="texturecolornet",
+        reference=reference,
+    )
+    path = export_onnx(
+        _build_texture_color_net(), meta, tmp_path_factory.mktemp("ood") / "model.onnx"
+    )
+    embed_stats(path, train, valid)
+    return path
+
+
 @pytest.fixture(autouse=True)
 def no_thread_leaks() -> Iterator[None]:
     """Fail a test that leaves a bearwatch thread running after it returns."""

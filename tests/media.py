@@ -87,3 +87,45 @@ def night(bgr: np.ndarray, seed: int = 0) -> np.ndarray:
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * 0.35 + 10
     noisy = gray + np.random.default_rng(seed).normal(0, 3, gray.shape)
     return cv2.cvtColor(np.clip(noisy, 0, 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+
+
+def package_photos() -> list[np.ndarray]:
+    """Real photographs that ship inside installed packages (BGR): nothing the project drew.
+
+    matplotlib (a runtime dependency) ships ``grace_hopper.jpg``; scikit-learn,
+    when installed, ships ``china.jpg`` and ``flower.jpg``.
+    """
+    import matplotlib
+
+    paths = [Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"]
+    try:
+        from sklearn import datasets
+
+        paths += sorted((Path(datasets.__file__).parent / "images").glob("*.jpg"))
+    except ImportError:
+        pass
+    photos = [cv2.imread(str(p)) for p in paths]
+    return [p for p in photos if p is not None]
+
+
+def photo_frames(
+    n: int, size: tuple[int, int] = (320, 240), seed: int = 0, every: int = 4
+) -> list[np.ndarray]:
+    """``n`` BGR frames of random crops of :func:`package_photos`, a new crop every ``every`` frames.
+
+    Between crops the view pans a few pixels a frame, so there is motion.
+    """
+    rng = np.random.default_rng(seed)
+    photos = package_photos()
+    frames: list[np.ndarray] = []
+    while len(frames) < n:
+        photo = photos[int(rng.integers(len(photos)))]
+        h, w = photo.shape[:2]
+        scale = rng.uniform(0.35, 0.9)
+        cw, ch = int(w * scale), int(w * scale * size[1] / size[0])
+        ch = min(ch, h)
+        x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+        for step in range(every):
+            dx = min(x + 3 * step, w - cw)
+            frames.append(cv2.resize(photo[y : y + ch, dx : dx + cw], size))
+    return frames[:n]

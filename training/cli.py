@@ -35,6 +35,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     _add_quantize_arguments(quantize)
     quantize.set_defaults(func=handle_quantize)
 
+    calibrate = subparsers.add_parser(
+        "ood-calibrate",
+        help="add the features output and out-of-domain statistics to an existing model.onnx (needs onnx)",
+        description=(
+            "Graph surgery on an exported model: expose the tensor feeding the final classifier "
+            "layer as a 'features' output (and the Softmax input as 'logits'), compute the "
+            "statistics from in-domain images and calibrate the threshold. No torch, no retraining."
+        ),
+    )
+    calibrate.add_argument("--model", type=Path, required=True, help="the model.onnx to upgrade")
+    calibrate.add_argument(
+        "--images", type=Path, required=True, help="in-domain images (any folder layout)"
+    )
+    calibrate.add_argument(
+        "--valid-images",
+        type=Path,
+        help="held-out in-domain images for the threshold (default: a seeded 30 %% of --images)",
+    )
+    calibrate.add_argument("--out", type=Path, required=True, help="where the upgraded model goes")
+    calibrate.add_argument("--method", choices=["knn", "mahalanobis"], default="knn")
+    calibrate.add_argument(
+        "--tpr", type=float, default=0.95, help="share of in-domain images that pass (0.95)"
+    )
+    calibrate.set_defaults(func=handle_ood_calibrate)
+
 
 # (flag, type, help) of the valued `train` options. Defaults are None so that
 # only flags actually given override the --config file (see training.config).
@@ -188,4 +213,33 @@ def handle_quantize(args: argparse.Namespace) -> int:
     except TrainingError as exc:
         print(f"bearwatch quantize: {exc}", file=sys.stderr)
         return exc.exit_code
+    return 0
+
+
+def handle_ood_calibrate(args: argparse.Namespace) -> int:
+    """``bearwatch ood-calibrate``: returns 0, or 2 for bad input (onnx is the only extra it needs)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        print(TRAIN_EXTRA_HINT.format(command="ood-calibrate"), file=sys.stderr)
+        return 2
+    from monitor.errors import ModelError
+    from training.ood import calibrate_model
+
+    if not 0.5 <= args.tpr < 1.0:
+        print(
+            f"bearwatch ood-calibrate: --tpr must be in [0.5, 1), got {args.tpr}", file=sys.stderr
+        )
+        return 2
+    try:
+        stats = calibrate_model(
+            args.model, args.images, args.out, args.method, args.tpr, args.valid_images
+        )
+    except (ModelError, ValueError, OSError) as exc:
+        print(f"bearwatch ood-calibrate: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"wrote {args.out}: {stats.method} feature statistics, D={stats.dim}, "
+        f"threshold {stats.threshold:.4f} (passes {stats.tpr:.0%} of in-domain images)"
+    )
     return 0

@@ -4,7 +4,9 @@ The exported graph takes ``uint8`` RGB NHWC images at the model's size and does
 the cast, the /255 scaling and the ImageNet normalisation itself (fastai keeps
 ``Normalize`` in the DataLoaders, not in ``learn.model``, so a bare export of
 ``learn.model`` would silently expect normalised float input). It ends in a
-softmax, so the output is class probabilities. Metadata rides in
+softmax, so the first output is class probabilities; the penultimate features
+and the logits are exposed as two more outputs (``training.ood`` finds them
+in the graph) for the out-of-domain score. Metadata rides in
 ``metadata_props`` (see ``monitor.model.metadata``).
 """
 
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from monitor.model.metadata import ModelMetadata
+from training.ood import add_ood_outputs
 
 OPSET = 18
 
@@ -85,6 +88,7 @@ def export_onnx(net: nn.Module, meta: ModelMetadata, out_path: str | Path) -> Pa
                 verbose=False,
             )
         model = onnx.load(os.fspath(tmp), load_external_data=True)
+        add_ood_outputs(model)
         for key, value in meta.to_props().items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value

@@ -16,6 +16,7 @@ import numpy as np
 from fastai.vision.all import Learner, set_seed
 
 from training.artifact import (
+    RESIZE_METHOD,
     build_metadata,
     default_model_version,
     export_artifacts,
@@ -81,6 +82,7 @@ def _run_stages(cfg: TrainConfig, scan: ImageScan, state: Any, run_dir: Path, na
     )
     meta = build_metadata(learn, cfg.arch, cfg.size, version, metrics, reference)
     onnx_path = export_artifacts(learn, meta, run_dir)
+    _feature_stats(onnx_path, train_files, valid_files, cfg)
     _verify_parity(learn, onnx_path, valid_files, cfg, run_dir)
     if cfg.int8:
         from training.quantize import Bench, quantize_and_compare
@@ -95,6 +97,22 @@ def _run_stages(cfg: TrainConfig, scan: ImageScan, state: Any, run_dir: Path, na
             seed=cfg.seed,
         )
     write_readme(run_dir, name)
+
+
+def _feature_stats(
+    onnx_path: Path, train_files: list[Path], valid_files: list[Path], cfg: TrainConfig
+) -> None:
+    """Embed the out-of-domain statistics: a kNN bank of ≤ 2000 training images, threshold on validation."""
+    from monitor.model.preprocess import file_to_input
+    from training.ood import MAX_BANK, embed_stats
+
+    pick = np.random.default_rng(cfg.seed).permutation(len(train_files))[:MAX_BANK]
+    size = (cfg.size, cfg.size)
+    embed_stats(
+        onnx_path,
+        [file_to_input(train_files[i], size, RESIZE_METHOD) for i in sorted(pick)],
+        [file_to_input(p, size, RESIZE_METHOD) for p in valid_files],
+    )
 
 
 def _write_split(

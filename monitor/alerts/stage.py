@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import cv2
 import numpy as np
 
+from monitor.alerts.familiarity import Familiarity
 from monitor.alerts.taps import (
     Decided,
     DriftTap,
@@ -76,12 +77,15 @@ class AlertStage(Worker):
         drift: DriftTap | None = None,
         taps: Sequence[Tap] = (),
         decisions: LastDecisions | None = None,
+        familiarity: Familiarity | None = None,
     ) -> None:
         super().__init__("alerts", clock)
         self.mode_book = modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
         self.drift = drift  # also a tap; kept by name because alerts carry its flags
         self.taps: list[Tap] = ([drift] if drift is not None else []) + list(taps)
         self.decisions = decisions or LastDecisions()
+        # Light class and unfamiliar share per camera; marks new alerts (and holds them in active mode).
+        self.familiarity = familiarity or Familiarity(None, None, False)
         self.policies = {c.id: DecisionPolicy(c.id, labels, c.decision) for c in cameras}
         self._cooldown_s = {c.id: c.decision.cooldown_s for c in cameras}
         self.labels, self.model_version, self.store, self.metrics = (
@@ -183,15 +187,16 @@ class AlertStage(Worker):
         self.last_captured_at[frame.camera] = frame.captured_at
         policy = self.policies[frame.camera]
         jpeg = _memo(lambda: self._jpeg(frame.snapshot))
+        light = self.familiarity.observe(pred)
         drift_records = (
             ()
             if self.drift is None
-            else self.drift.on_decided(_decided(pred, policy, self.labels, latency_s, jpeg))
+            else self.drift.on_decided(_decided(pred, policy, self.labels, latency_s, jpeg, light))
         )
         self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs)
-        decided = _decided(pred, policy, self.labels, latency_s, jpeg)
+        decided = _decided(pred, policy, self.labels, latency_s, jpeg, light)
         self.decisions.record(
             frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
         )
@@ -218,11 +223,15 @@ class AlertStage(Worker):
     ) -> NewEvent:
         details: dict[str, object] = {"peak_seq": ev.peak_seq}
         ood: float | None = None
+        reasons: list[str] = []
         if self.drift is not None and frame is not None and frame.stats is not None:
             ood, reasons = self.drift.monitor.ood_score(
                 frame.stats, None if probs is None else float(np.max(probs))
             )
-            details["ood_reasons"] = reasons
+        mode = self.mode_book.effective(ev.camera, ev.start_at)
+        drift_flags = self._drift_flags(ev.camera)
+        marks = self.familiarity.event_fields(ev.camera, mode, drift_flags, ood, reasons)
+        details.update(marks.details)
         if probs is not None:
             details["probs"] = {
                 lbl: round(float(p), 4) for lbl, p in zip(self.labels, probs, strict=True)
@@ -235,31 +244,38 @@ class AlertStage(Worker):
             end_at=ev.end_at,
             peak_score=ev.peak_score,
             model_version=self.model_version,
-            mode=self.mode_book.effective(ev.camera, ev.start_at),
+            mode=mode,
             snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
-            drift_flags=self._drift_flags(ev.camera),
-            ood_score=ood,
+            drift_flags=drift_flags,
+            ood_score=marks.ood_score,
             details=details,
             frames=ev.frames,
+            unfamiliar=marks.unfamiliar,
+            held=marks.held,
+            night_class=marks.night_class,
         )
 
     def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
         key = (ev.camera, ev.label, ev.number)
         summary = self._open.get(key)
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(self._new_event(ev, frame, probs))
+            new = self._new_event(ev, frame, probs)
+            event_id = self.store.add_event(new)
             summary = EventSummary(
-                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
-            )
+                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
+                new.unfamiliar, new.ood_score,
+            )  # fmt: skip
             self._open[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
             logger.info(
-                "camera %s: %s event %s started (score %.2f)",
+                "camera %s: %s event %s started (score %.2f)%s",
                 ev.camera,
                 ev.label,
                 event_id,
                 ev.score,
-            )
+                " — unfamiliar scene, held for review" if new.held else
+                " — unfamiliar scene" if new.unfamiliar else "",
+            )  # fmt: skip
         elif summary.id is None:
             # The start went to the spill file (store unavailable): adding again
             # with the current state merges into the same row once it replays.
@@ -337,6 +353,7 @@ def _decided(
     labels: Sequence[str],
     latency_s: float,
     jpeg: Callable[[], bytes | None],
+    light: str | None,
 ) -> Decided:
     alert_score = max(float(pred.probs[labels.index(lbl)]) for lbl in policy.cfg.alert_labels)
     return Decided(
@@ -348,4 +365,6 @@ def _decided(
         in_event=bool(policy.active_labels),
         latency_s=latency_s,
         jpeg=jpeg,
+        ood_score=pred.ood_score,
+        light=light,
     )

@@ -25,7 +25,7 @@ from monitor.frames import Frame
 from monitor.metrics import Metrics
 from monitor.records import AuditSample, CameraStats, CandidateCounts, Disagreement, NewEvent
 from monitor.store.modes import ModeBook
-from monitor.store.score_log import ScoreRow
+from monitor.store.score_log import NIGHT_CLASSES, ScoreRow
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class Decided:
         in_event: True while an event is open on the camera.
         latency_s: capture → decision.
         jpeg: encodes the frame's snapshot (called only by a tap that keeps it).
+        ood_score: the frame's out-of-domain score (None: the model has no feature score).
+        light: the camera's light class from pixels (``day``, ``night_ir``, ``low_light``; None: unknown).
     """
 
     frame: Frame
@@ -71,6 +73,8 @@ class Decided:
     in_event: bool
     latency_s: float
     jpeg: Callable[[], bytes | None]
+    ood_score: float | None = None
+    light: str | None = None
 
 
 class Tap(Protocol):
@@ -101,8 +105,9 @@ class DriftTap:
             float(np.max(d.probs)),
             frame.frame_diff,
             frame.source_hw,
+            ood_score=d.ood_score,
         )
-        return () if change is None else (self._event(change, frame, d.jpeg()),)
+        return () if change is None else (self._event(change, frame, d.jpeg(), d.light),)
 
     def flush(self, now_mono: float, wall: float, force: bool) -> Sequence[Record]:
         return ()
@@ -112,7 +117,9 @@ class DriftTap:
         state, flags = self.monitor.state(camera)
         return () if state == "in_domain" else (state, *flags)
 
-    def _event(self, change: DriftChange, frame: Frame, jpeg: bytes | None) -> NewEvent:
+    def _event(
+        self, change: DriftChange, frame: Frame, jpeg: bytes | None, light: str | None
+    ) -> NewEvent:
         for state in ("in_domain", "shifted", "degraded"):
             self.metrics.drift_state.labels(camera=change.camera, state=state).set(
                 int(state == change.new)
@@ -143,6 +150,7 @@ class DriftTap:
                 "source_hw": frame.source_hw,
             },
             frames=1,
+            night_class=light,
         )
 
 
@@ -178,6 +186,7 @@ class AuditTap:
             alert_score=d.alert_score,
             probs={lbl: round(float(p), 4) for lbl, p in zip(self.labels, d.probs, strict=True)},
             snapshot_jpeg=d.jpeg(),
+            night_class=d.light,
         )
         return (sample,)
 
@@ -215,7 +224,7 @@ class StatsTap:
     recorder: StatsRecorder
 
     def on_decided(self, d: Decided) -> Sequence[Record]:
-        self.recorder.decided(d.frame.camera, d.latency_s)
+        self.recorder.decided(d.frame.camera, d.latency_s, d.light)
         return ()
 
     def flush(self, now_mono: float, wall: float, force: bool) -> Sequence[Record]:
@@ -230,7 +239,8 @@ class ScoreLogTap:
     """Every decided frame's scores, for ``bearwatch levers`` to replay under other settings."""
 
     def on_decided(self, d: Decided) -> Sequence[Record]:
-        return (ScoreRow(d.frame.camera, d.frame.captured_at, d.probs),)
+        night = NIGHT_CLASSES.index(d.light) if d.light in NIGHT_CLASSES else -1
+        return (ScoreRow(d.frame.camera, d.frame.captured_at, d.probs, d.ood_score, night),)
 
     def flush(self, now_mono: float, wall: float, force: bool) -> Sequence[Record]:
         return ()
@@ -247,6 +257,8 @@ class EventSummary:
     end: float | None
     peak_score: float
     frames: int
+    unfamiliar: bool = False
+    ood_score: float | None = None
 
 
 @dataclass(slots=True)
@@ -278,4 +290,6 @@ class ReplayRecorder:
             summary.end,
             summary.peak_score,
             summary.frames,
+            summary.unfamiliar,
+            summary.ood_score,
         )

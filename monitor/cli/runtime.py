@@ -86,7 +86,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
-                             decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
+                             decision=decision, motion_gate=gate, candidate=args.candidate,
+                             mode=args.mode)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except (MonitorError, ValueError) as exc:  # ValueError: a decision setting out of bounds
         print(f"replay: {exc}", file=sys.stderr)
@@ -124,6 +125,19 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key:>20}: {value}")
+    return 0
+
+
+def cmd_ood_eval(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.tools.ood_eval import evaluate, format_table
+
+    try:
+        result = evaluate(args.model, args.in_dir, args.out_dir, args.report, batch=args.batch)
+    except (ModelError, ValueError) as exc:
+        print(f"ood-eval: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_table(result))
     return 0
 
 
@@ -169,6 +183,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
     )
     p.add_argument("--motion-gate", action="store_true", help="skip inference on static frames")
+    p.add_argument(
+        "--mode",
+        choices=["shadow", "review", "active"],
+        default="shadow",
+        help="rollout mode recorded on the events (active: unfamiliar alerts are held)",
+    )
 
     p.add_argument(
         "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"
@@ -198,3 +218,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
 
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "ood-eval",
+        help="AUROC and FPR@95%%TPR of MSP, energy and the feature score on two image folders",
+    )
+    p.add_argument("--model", type=Path, required=True, help="model.onnx")
+    p.add_argument("--in", dest="in_dir", type=Path, required=True, help="in-domain images")
+    p.add_argument(
+        "--out", dest="out_dir", type=Path, required=True, help="out-of-domain (foreign) images"
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=Path("ood-eval"),
+        help="folder for ood_eval.json and roc.png (default ./ood-eval)",
+    )
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_ood_eval)

@@ -157,8 +157,52 @@ class PromotionConfig(Strict):
     min_audit_labelled: int = Field(
         50, ge=0, description="labelled audit samples needed to estimate misses"
     )
+    night_from: Literal["pixels", "clock"] = Field(
+        "pixels",
+        description="how the report tells night: the frames' light class (pixels) or night_hours",
+    )
     night_hours: str = Field(
-        "20:00-06:00", pattern=HOURS, description="the report's night, local time"
+        "20:00-06:00",
+        pattern=HOURS,
+        description="clock-based night, local time: used with night_from: clock, and for "
+        "events stored without a light class",
+    )
+
+
+class OodConfig(Strict):
+    """Out-of-domain handling: which alerts are unfamiliar, and whether active cameras hold them."""
+
+    enabled: bool = True
+    hold_unfamiliar: bool = Field(
+        True, description="active mode: an unfamiliar alert waits for a person's confirmation"
+    )
+    window: int = Field(10, ge=1, le=10_000, description="recent frames judged for an alert")
+    min_share: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="share of them over the model's OOD threshold that makes an alert unfamiliar",
+    )
+    min_frames: int = Field(3, ge=1, le=10_000, description="scored frames needed to judge")
+
+    @model_validator(mode="after")
+    def _frames_fit(self) -> OodConfig:
+        if self.min_frames > self.window:
+            raise ValueError(f"min_frames ({self.min_frames}) cannot exceed window ({self.window})")
+        return self
+
+
+class NightConfig(Strict):
+    """Night from pixels (see ``monitor.decide.night``)."""
+
+    gray_colourfulness: float = Field(
+        0.02, gt=0.0, le=1.0, description="below this colourfulness a frame is IR night"
+    )
+    low_light_brightness: float = Field(
+        0.18, gt=0.0, le=1.0, description="below this mean brightness a colour frame is low-light"
+    )
+    switch_after: int = Field(
+        5, ge=1, le=10_000, description="frames in a row before a camera changes class"
     )
 
 
@@ -186,6 +230,8 @@ class Config(Strict):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     candidate: CandidateConfig | None = None
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
+    ood: OodConfig = Field(default_factory=OodConfig)
+    night: NightConfig = Field(default_factory=NightConfig)
 
     @field_validator("timezone")
     @classmethod

@@ -46,13 +46,18 @@ class StatsRecorder:
         self._last_sample: float | None = None
         self._online_s: dict[str, float] = dict.fromkeys(cameras, 0.0)
         self._latency_ms: dict[str, list[float]] = {c: [] for c in cameras}
+        self._light: dict[str, dict[str, int]] = {}
         self._reconnects0 = self._reconnects()
 
     def _reconnects(self) -> dict[str, float]:
         return self.metrics.counter_totals("bearwatch_camera_reconnects", by="camera")
 
-    def decided(self, camera: str, latency_s: float) -> None:
+    def decided(self, camera: str, latency_s: float, light: str | None = None) -> None:
+        """Count one decided frame: its latency and, when known, the camera's light class."""
         self._latency_ms.setdefault(camera, []).append(latency_s * 1000.0)
+        if light is not None:
+            counts = self._light.setdefault(camera, {})
+            counts[light] = counts.get(light, 0) + 1
 
     def tick(self, now: float) -> None:
         """Sample camera statuses (called often; counts time spent online)."""
@@ -87,10 +92,12 @@ class StatsRecorder:
                     latency_p50_ms=round(float(np.percentile(lat, 50)), 2) if lat.size else None,
                     latency_p99_ms=round(float(np.percentile(lat, 99)), 2) if lat.size else None,
                     audit=self.sampler.take_counts(cam) if self.sampler else {},
+                    light=dict(self._light.get(cam, {})),
                 )
             )
         self._start = self._last_sample = now
         self._online_s = dict.fromkeys(self.cameras, 0.0)
         self._latency_ms = {c: [] for c in self.cameras}
+        self._light = {}
         self._reconnects0 = reconnects
         return out

@@ -25,6 +25,14 @@ camera becomes ``shifted`` when any signal's D_tail ≥ ``enter`` with at least
 ``min_samples`` frames, and returns to ``in_domain`` only when all are ≤
 ``exit``, so it does not flap around one threshold.
 
+**Unfamiliar share.** With a model that carries feature statistics, each
+frame also brings its feature-space OOD score (``monitor.model.features``);
+the window keeps whether each frame was over the calibrated threshold. By
+construction about ``1 − tpr`` (5 %) of in-domain frames are, so the signal is
+the share over it *above* that rate, on the same 0..1 scale and with the same
+``enter``/``exit`` hysteresis as the tail distances. Sharp, well-lit footage
+of the wrong world passes every pixel statistic but not this.
+
 **Degraded** is separate from shifted and wins over it: a frozen image
 (consecutive frames identical for ``frozen_after_s``), black frames or uniform
 frames (lens covered) for ``degraded_frames`` in a row.
@@ -66,7 +74,9 @@ SIGNAL_NAMES = {
     ("grayscale", "high"): "grayscale/IR",
     ("sharpness", "low"): "blurred",
     ("confidence", "low"): "low model confidence",
+    ("unfamiliar", "high"): "unfamiliar scenes",
 }
+UNFAMILIAR = "unfamiliar"
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +179,7 @@ class _TailWindow:
 @dataclass(slots=True)
 class _CameraDrift:
     windows: dict[str, _TailWindow]
+    unfamiliar: deque[bool]
 
     state: DriftState = "in_domain"
     flags: tuple[str, ...] = ()
@@ -187,6 +198,9 @@ class DriftMonitor:
         settings: thresholds.
         input_hw: the model's input size; a camera delivering fewer pixels than
             this is flagged ``low resolution`` (its frames are upscaled).
+        unfamiliar_rate: the share of in-domain frames over the model's OOD
+            threshold (1 − its calibration TPR); None when the model has no
+            feature statistics (no unfamiliar-share signal).
     """
 
     def __init__(
@@ -194,9 +208,11 @@ class DriftMonitor:
         reference: Mapping[str, Any],
         settings: DriftSettings,
         input_hw: tuple[int, int] | None = None,
+        unfamiliar_rate: float | None = None,
     ) -> None:
         self.settings = settings
         self.input_hw = input_hw
+        self.unfamiliar_rate = unfamiliar_rate
         self.refs = {name: _Reference(s) for name, s in reference.items() if name in TAILS}
         self._cams: dict[str, _CameraDrift] = {}
 
@@ -242,6 +258,7 @@ class DriftMonitor:
         confidence: float,
         frame_diff: float | None,
         source_hw: tuple[int, int] | None = None,
+        ood_score: float | None = None,
     ) -> DriftChange | None:
         """Add one frame; returns a change when the camera's state changed.
 
@@ -252,12 +269,16 @@ class DriftMonitor:
             confidence: the model's max probability for the frame.
             frame_diff: mean absolute difference from the previous frame (0..255), None if unknown.
             source_hw: the (height, width) the camera delivered.
+            ood_score: the frame's feature score in units of the threshold (None: unknown).
         """
         cam = self._cams.get(camera)
         if cam is None:
             cam = self._cams[camera] = _CameraDrift(
-                windows={n: _TailWindow(ref, self.settings.window) for n, ref in self.refs.items()}
+                windows={n: _TailWindow(ref, self.settings.window) for n, ref in self.refs.items()},
+                unfamiliar=deque(maxlen=self.settings.window),
             )
+        if ood_score is not None and self.unfamiliar_rate is not None:
+            cam.unfamiliar.append(ood_score > 1.0)
         values = {**stats, "confidence": confidence}
         for name, win in cam.windows.items():
             if name in values:
@@ -307,6 +328,12 @@ class DriftMonitor:
             worst = max(worst, d)
             if d >= s.enter:
                 flags.append(SIGNAL_NAMES[(name, tail)])
+        if self.unfamiliar_rate is not None and len(cam.unfamiliar) >= s.min_samples:
+            d = max(sum(cam.unfamiliar) / len(cam.unfamiliar) - self.unfamiliar_rate, 0.0)
+            cam.statistics[UNFAMILIAR] = round(d, 4)
+            worst = max(worst, d)
+            if d >= s.enter:
+                flags.append(SIGNAL_NAMES[(UNFAMILIAR, "high")])
         if cam.low_res:
             flags.append("low resolution")
             worst = 1.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -34,6 +34,19 @@ class Classifier(Protocol):
     """What the worker needs of a model (``monitor.model.onnx.OnnxClassifier`` fits)."""
 
     def predict(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ScoringClassifier(Classifier, Protocol):
+    """A model that also scores how unfamiliar each frame is (``OnnxClassifier.classify``)."""
+
+    def classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+def _ood(scores: np.ndarray | None, i: int) -> float | None:
+    if scores is None or not np.isfinite(scores[i]):
+        return None
+    return round(float(scores[i]), 4)
 
 
 class LatencyModel:
@@ -175,7 +188,12 @@ class InferenceWorker(Worker):
         batch = np.stack([f.image for f in frames])
         t0 = self.clock()
         try:
-            probs = self.classifier.predict(batch)
+            # The OOD score is computed here, right after the model, so it costs
+            # one small matrix product per batch and rides on every Prediction.
+            if isinstance(self.classifier, ScoringClassifier):
+                probs, ood = self.classifier.classify(batch)
+            else:
+                probs, ood = self.classifier.predict(batch), None
         except Exception:
             # One bad batch must not take the worker down: log, count, skip.
             logger.exception("inference failed for a batch of %d frames; skipping it", len(frames))
@@ -197,6 +215,7 @@ class InferenceWorker(Worker):
                     probs=p,
                     decided_mono=done,
                     candidate_probs=None if cand is None else cand[i],
+                    ood_score=_ood(ood, i),
                 )
                 for i, (f, p) in enumerate(zip(frames, probs, strict=True))
             ]

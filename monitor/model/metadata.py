@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from monitor.errors import ModelError
+from monitor.model.features import FeatureStats
 from monitor.model.preprocess import RESIZE_METHODS
 from monitor.model.reference import validate_reference
 
@@ -37,6 +38,9 @@ class ModelMetadata:
         metrics: training/validation metrics (accuracy, error_rate, ...).
         reference: reference statistics for the drift monitor, or ``None`` when the
             export had none; keys are statistic names plus ``confidence``.
+        feature_stats: the training set's feature statistics and calibrated
+            out-of-domain threshold (``monitor.model.features``), or ``None``
+            for a model exported before the graph had a ``features`` output.
     """
 
     labels: tuple[str, ...]
@@ -49,6 +53,7 @@ class ModelMetadata:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     metrics: Mapping[str, Any] = field(default_factory=dict)
     reference: Mapping[str, Any] | None = None
+    feature_stats: FeatureStats | None = None
 
     def __post_init__(self) -> None:
         if len(self.labels) < 2:
@@ -86,6 +91,8 @@ class ModelMetadata:
         }
         if self.reference is not None:
             values["reference_stats"] = dict(self.reference)
+        if self.feature_stats is not None:
+            values["feature_stats"] = self.feature_stats.to_json()
         return {PREFIX + key: json.dumps(value, sort_keys=True) for key, value in values.items()}
 
     @classmethod
@@ -120,6 +127,12 @@ class ModelMetadata:
                 f"bearwatch understands ({FORMAT_VERSION}); upgrade bearwatch"
             )
         norm = values.get("normalize") or {}
+        feature_stats = None
+        if values.get("feature_stats") is not None:
+            try:
+                feature_stats = FeatureStats.from_json(values["feature_stats"])
+            except ValueError as exc:
+                raise ModelError(f"{source}: metadata {PREFIX}feature_stats: {exc}") from exc
         try:
             return cls(
                 labels=tuple(str(x) for x in values["labels"]),
@@ -132,6 +145,7 @@ class ModelMetadata:
                 std=tuple(norm.get("std", (0.229, 0.224, 0.225))),  # type: ignore[arg-type]
                 metrics=values.get("metrics") or {},
                 reference=values.get("reference_stats"),
+                feature_stats=feature_stats,
             )
         except (TypeError, IndexError, ValueError) as exc:
             raise ModelError(f"{source}: metadata is malformed ({exc})") from exc

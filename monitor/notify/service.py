@@ -12,7 +12,9 @@ What is due is gated by the rollout mode recorded on the event when it was
 created, not by the camera's mode now: ``active`` alerts go out at once
 (``type: "new"``), ``review`` alerts once a human confirms them
 (``type: "confirmed"``), ``shadow`` alerts never — promoting a camera later
-does not page anyone about what it saw in shadow.
+does not page anyone about what it saw in shadow. An ``active`` alert the
+alert stage *held* because it was unfamiliar (out of the model's domain, with
+``ood.hold_unfamiliar``) waits for a confirmation like a ``review`` one.
 
 Delivery is at least once: a message whose acknowledgement is lost is sent
 again. Receivers should drop duplicates by ``id``.
@@ -20,7 +22,8 @@ again. Receivers should drop duplicates by ``id``.
 Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
 
     {
-      "type": "new",                  # "new": active mode; "confirmed": review mode, confirmed
+      "type": "new",                  # "new": active mode; "confirmed": review mode (or a held
+                                      # unfamiliar active alert), confirmed
       "id": 42,                       # the event's id in the review store
       "camera": "campsite-north",
       "label": "bear",
@@ -31,6 +34,8 @@ Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
       "mode": "active",               # rollout mode recorded on the event
       "review_status": "pending",     # pending | confirmed (only confirmed events of review mode are sent)
       "drift_flags": [],              # e.g. ["shifted", "dark"]: the camera's drift state at the time
+      "unfamiliar": false,            # the camera's recent frames were out of the model's domain
+      "ood_score": 0.4,               # feature OOD score in units of the model's threshold (null: unknown)
       "snapshot_url": "/api/events/42/snapshot.jpg"   # relative to the web UI; null without a snapshot
     }
 
@@ -90,7 +95,7 @@ class Channel(Protocol):
 def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
     """The notification for a stored event (a row from the review store), as described above."""
     return {
-        "type": "new" if event["mode"] == "active" else "confirmed",
+        "type": "new" if event["mode"] == "active" and not event.get("held") else "confirmed",
         "id": int(event["id"]),
         "camera": event["camera"],
         "label": event["label"],
@@ -101,6 +106,8 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
         "mode": event["mode"],
         "review_status": event["review_status"],
         "drift_flags": list(event["drift_flags"]),
+        "unfamiliar": bool(event.get("unfamiliar")),
+        "ood_score": event.get("ood_score"),
         "snapshot_url": f"/api/events/{event['id']}/snapshot.jpg"
         if event.get("has_snapshot")
         else None,

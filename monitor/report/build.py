@@ -4,7 +4,11 @@ The arithmetic lives in ``monitor.report.stats``; this module only decides
 which rows go into which figure. Rows belong to the report window and to
 day/night by their own time: events by ``start_at``, audit samples by
 ``captured_at``, statistics and candidate counts by ``at`` (the end of their
-period), all read on the configured time zone's clock.
+period). Night is what the camera saw (``promotion.night_from: pixels``, the
+default): an event or audit sample is night when its stored light class is
+``night_ir`` or ``low_light``, a statistics row when most of its frames were;
+rows stored without a light class, and ``night_from: clock``, fall back to
+``promotion.night_hours`` on the configured time zone's clock.
 """
 
 from __future__ import annotations
@@ -25,8 +29,18 @@ from monitor.report.periods import (
     precision_series,
     rounded,
 )
-from monitor.report.stats import Evidence, gating_precision, is_night, proportion, recommend
+from monitor.report.stats import (
+    Evidence,
+    gating_precision,
+    is_night,
+    precision,
+    proportion,
+    recommend,
+)
 from monitor.store import ReviewStore
+from monitor.types import NIGHT_CLASSES
+
+NightRule = Callable[[Row, str], bool]
 
 SCHEMA_VERSION = 1
 PERIODS = ("all", "day", "night")
@@ -97,7 +111,7 @@ def build_report(store: ReviewStore, s: ReportSettings) -> ReportData:
         | set(s.config_modes)
         | set(modes)
     )
-    night = partial(is_night, zone=ZoneInfo(s.timezone), night_hours=s.promotion.night_hours)
+    night = night_rule(s)
     width = _bucket_width(s, events)
     out: dict[str, Any] = {}
     thumbnails: dict[int, bytes] = {}
@@ -140,6 +154,7 @@ def _summary(s: ReportSettings, width: str, cameras: dict[str, Any]) -> dict[str
             "since": iso(s.since),
             "until": iso(s.until),
             "timezone": s.timezone,
+            "night_from": s.promotion.night_from,
             "night_hours": s.promotion.night_hours,
             "series_bucket": width,
         },
@@ -170,7 +185,7 @@ def _camera(
     candidates: list[Row],
     disagreements: list[Row],
     override: Mapping[str, Any] | None,
-    night: Callable[[float], bool],
+    night: NightRule,
     width: str,
     s: ReportSettings,
 ) -> dict[str, Any]:
@@ -179,10 +194,10 @@ def _camera(
     for name in PERIODS:
         pick = _period_filter(name, night)
         periods[name] = period_summary(
-            alerts=[e for e in alerts if pick(e["start_at"])],
-            drift_events=sum(1 for e in drift if e["label"] != RECOVERED and pick(e["start_at"])),
-            audits=[a for a in audits if pick(a["captured_at"])],
-            stats=[r for r in stats if pick(r["at"])],
+            alerts=[e for e in alerts if pick(e, "start_at")],
+            drift_events=sum(1 for e in drift if e["label"] != RECOVERED and pick(e, "start_at")),
+            audits=[a for a in audits if pick(a, "captured_at")],
+            stats=[r for r in stats if pick(r, "at")],
             alert_labels=labels,
             random_rate=s.random_rate,
         )
@@ -198,6 +213,7 @@ def _camera(
         "periods": periods,
         "precision_series": precision_series(alerts, ZoneInfo(s.timezone), width),
         "drift": _drift(drift),
+        "unfamiliar": _unfamiliar(alerts),
         "candidate": [_candidate(c) for c in candidates],
         "disagreements": [_disagreement(d) for d in disagreements],
     }
@@ -222,12 +238,45 @@ def _recommendation(
             "text": rec.text, "precision_scope": scope}  # fmt: skip
 
 
-def _period_filter(name: str, night: Callable[[float], bool]) -> Callable[[float], bool]:
+def night_rule(s: ReportSettings) -> NightRule:
+    """Whether a row (an event, audit sample or statistics row) is night; its time column is named."""
+    clock = partial(is_night, zone=ZoneInfo(s.timezone), night_hours=s.promotion.night_hours)
+    if s.promotion.night_from == "clock":
+        return lambda row, column: clock(row[column])
+
+    def from_pixels(row: Row, column: str) -> bool:
+        if row.get("night_class"):
+            return row["night_class"] in NIGHT_CLASSES
+        light = row.get("light") or {}
+        if light:
+            dark = sum(n for cls, n in light.items() if cls in NIGHT_CLASSES)
+            return dark * 2 > sum(light.values())
+        return clock(row[column])
+
+    return from_pixels
+
+
+def _period_filter(name: str, night: NightRule) -> NightRule:
     if name == "night":
         return night
     if name == "day":
-        return lambda at: not night(at)
-    return lambda at: True
+        return lambda row, column: not night(row, column)
+    return lambda row, column: True
+
+
+def _unfamiliar(alerts: list[Row]) -> dict[str, Any]:
+    """Alerts marked unfamiliar (out of the model's domain) and how often reviewers confirmed them."""
+    marked = [e for e in alerts if e.get("unfamiliar")]
+    counts = Counter(e["review_status"] for e in marked)
+    c, r, rl = (counts[k] for k in ("confirmed", "rejected", "relabelled"))
+    return {
+        "alerts": len(marked),
+        "held": sum(1 for e in marked if e.get("held")),
+        "pending": counts["pending"],
+        "judged": c + r + rl,
+        "confirmed": c,
+        "precision": estimate_json(precision(c, r, rl)),
+    }
 
 
 def _mode(cam: str, override: Mapping[str, Any] | None, s: ReportSettings) -> tuple[str, str]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitor.alerts.familiarity import Familiarity
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, ScoreLogTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
@@ -22,6 +23,8 @@ from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
+from monitor.decide.night import NightSettings, NightTracker
+from monitor.decide.ood import UnfamiliarSettings, UnfamiliarTracker
 from monitor.errors import ModelError
 from monitor.frames import Frame, LastDecisions
 from monitor.inference.worker import InferenceWorker
@@ -81,6 +84,7 @@ class Pipeline:
             drift=self._drift_tap(),
             taps=self._taps(cameras),
             decisions=self.decisions,
+            familiarity=self._familiarity(),
         )
         self.inference = self._new_inference()
         # capture=False: no capture threads; the caller feeds ``hub`` itself (the overload benchmark).
@@ -171,7 +175,27 @@ class Pipeline:
             frozen_after_s=dc.frozen_after_s,
             degraded_frames=dc.degraded_frames,
         )
-        return DriftMonitor(meta.reference, settings, input_hw=meta.input_hw)
+        return DriftMonitor(
+            meta.reference,
+            settings,
+            input_hw=meta.input_hw,
+            unfamiliar_rate=self._unfamiliar_rate(),
+        )
+
+    def _unfamiliar_rate(self) -> float | None:
+        """The share of in-domain frames over the OOD threshold; None: no feature score."""
+        stats = self.classifier.feature_stats
+        return None if stats is None or not self.cfg.ood.enabled else 1.0 - stats.tpr
+
+    def _familiarity(self) -> Familiarity:
+        oc, nc = self.cfg.ood, self.cfg.night
+        tracker = None
+        if self._unfamiliar_rate() is not None:
+            tracker = UnfamiliarTracker(UnfamiliarSettings(oc.window, oc.min_share, oc.min_frames))
+        night = NightTracker(
+            NightSettings(nc.gray_colourfulness, nc.low_light_brightness, nc.switch_after)
+        )
+        return Familiarity(tracker, night, oc.hold_unfamiliar)
 
     def _new_inference(self) -> InferenceWorker:
         worker = InferenceWorker(

@@ -15,9 +15,19 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Migration:
+    """One schema step; ``columns`` are (table, column, declaration) added when missing."""
+
     version: int
     description: str
     statements: tuple[str, ...]
+    columns: tuple[tuple[str, str, str], ...] = ()
+
+
+def add_column(conn: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """``ALTER TABLE … ADD COLUMN`` unless the column exists (SQLite has no IF NOT EXISTS for columns)."""
+    present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+    if column not in present:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 # Each statement is idempotent (IF NOT EXISTS), and a migration commits together
@@ -116,6 +126,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS events_status_reviewed ON events (review_status, reviewed_at)",
         ),
     ),
+    # Version 5 is another change's (view plans); the gap is harmless: each
+    # migration applies when the file's version is below its own.
+    Migration(
+        6,
+        "unfamiliar (out-of-domain) and held alerts; light class from pixels",
+        (),
+        columns=(
+            ("events", "unfamiliar", "INTEGER NOT NULL DEFAULT 0"),
+            ("events", "held", "INTEGER NOT NULL DEFAULT 0"),
+            ("events", "night_class", "TEXT"),
+            ("audit_samples", "night_class", "TEXT"),
+            ("camera_stats", "light", "TEXT NOT NULL DEFAULT '{}'"),
+        ),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -152,6 +176,8 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
             if current < m.version <= target:
                 for statement in m.statements:
                     conn.execute(statement)
+                for table, column, declaration in m.columns:
+                    add_column(conn, table, column, declaration)
                 conn.execute(
                     "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                     (m.version, m.description, time.time()),

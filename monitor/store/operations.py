@@ -116,7 +116,8 @@ class OperationQueries(StoreCore):
         with self._reading() as conn:
             rows = conn.execute(
                 "SELECT id, camera, captured_at, reason, model_version, predicted_label, alert_score,"
-                " probs, label, labelled_by, labelled_at, note, snapshot IS NOT NULL AS has_snapshot"
+                " probs, label, labelled_by, labelled_at, note, night_class,"
+                " snapshot IS NOT NULL AS has_snapshot"
                 f" FROM audit_samples{where} ORDER BY id DESC LIMIT ?",
                 [*params, min(max(limit, 1), 100_000)],
             ).fetchall()
@@ -185,10 +186,11 @@ class OperationQueries(StoreCore):
         def write(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT INTO camera_stats (camera, at, period_s, online_s, frames, reconnects,"
-                " latency_p50_ms, latency_p99_ms, audit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " latency_p50_ms, latency_p99_ms, audit, light) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (r.camera, r.at, r.period_s, r.online_s, r.frames, r.reconnects, r.latency_p50_ms,
-                     r.latency_p99_ms, json.dumps({k: dict(v) for k, v in r.audit.items()}))
+                     r.latency_p99_ms, json.dumps({k: dict(v) for k, v in r.audit.items()}),
+                     json.dumps(dict(r.light)))
                     for r in rows
                 ],
 
@@ -203,7 +205,10 @@ class OperationQueries(StoreCore):
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         with self._reading() as conn:
             rows = conn.execute(f"SELECT * FROM camera_stats{where} ORDER BY at", params).fetchall()
-        return [{**dict(r), "audit": json.loads(r["audit"])} for r in rows]
+        return [
+            {**dict(r), "audit": json.loads(r["audit"]), "light": json.loads(r["light"])}
+            for r in rows
+        ]
 
     def add_candidate_comparison(
         self, counts: CandidateCounts, disagreements: list[Disagreement]
@@ -302,7 +307,8 @@ class OperationQueries(StoreCore):
         """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
 
         Gated by the mode recorded on the event (``active``, or ``review``
-        once confirmed; never ``shadow``). A failed delivery comes back only once its last attempt is
+        once confirmed; never ``shadow``); an active alert *held* because it was
+        unfamiliar goes out like a review one, once a person confirms it. A failed delivery comes back only once its last attempt is
         older than ``retry_before`` (so events waiting out a retry cannot fill
         ``limit`` and starve new ones), and a review-mode event counts from its
         verdict, so one raised before a restart and confirmed after it (perhaps
@@ -320,8 +326,8 @@ class OperationQueries(StoreCore):
             + SELECT_EVENTS.removeprefix("SELECT ")
             + " LEFT JOIN deliveries d ON d.event_id = e.id AND d.channel = ?"
             " WHERE e.kind = 'alert'"
-            " AND ((e.mode = 'active' AND e.created_at >= ?)"
-            " OR (e.mode = 'review' AND e.review_status = 'confirmed'"
+            " AND ((e.mode = 'active' AND e.held = 0 AND e.created_at >= ?)"
+            " OR ((e.mode = 'review' OR e.held = 1) AND e.review_status = 'confirmed'"
             " AND COALESCE(e.reviewed_at, e.created_at) >= ?))"
             " AND (d.id IS NULL OR (d.status = 'failed' AND d.attempts < ? AND d.updated_at <= ?))"
             " ORDER BY e.id LIMIT ?"

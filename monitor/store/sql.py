@@ -20,11 +20,12 @@ MAX_LIST_LIMIT = 1000
 
 EVENT_FIELDS = (
     "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, created_at, updated_at"
+    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, created_at, updated_at"
 )
 SELECT_EVENTS = (
     "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
     " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
+    " e.unfamiliar, e.held, e.night_class,"
     " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
     " e.created_at, e.updated_at, s.event_id IS NOT NULL AS has_snapshot"
     " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
@@ -70,11 +71,12 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
         return int(found[0][0])
     now = time.time()
     cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 17)})",
         (
             ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
             ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
-            to_json(ev.details), ev.frames, now, now,
+            to_json(ev.details), ev.frames, int(ev.unfamiliar), int(ev.held), ev.night_class,
+            now, now,
         ),
     )  # fmt: skip
     event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
@@ -187,6 +189,8 @@ def event_dict(row: sqlite3.Row) -> dict[str, Any]:
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
     out["has_snapshot"] = bool(out["has_snapshot"])
+    out["unfamiliar"] = bool(out.get("unfamiliar"))
+    out["held"] = bool(out.get("held"))
     return out
 
 
@@ -212,9 +216,9 @@ def b64(data: bytes | None) -> str | None:
 def insert_audit(conn: sqlite3.Connection, s: AuditSample) -> int:
     cur = conn.execute(
         "INSERT INTO audit_samples (camera, captured_at, reason, model_version, predicted_label,"
-        " alert_score, probs, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " alert_score, probs, snapshot, night_class, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (s.camera, float(s.captured_at), s.reason, s.model_version, s.predicted_label,
-         float(s.alert_score), to_json(s.probs), s.snapshot_jpeg, time.time()),
+         float(s.alert_score), to_json(s.probs), s.snapshot_jpeg, s.night_class, time.time()),
     )  # fmt: skip
     return int(cur.lastrowid or 0)
 

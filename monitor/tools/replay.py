@@ -23,6 +23,7 @@ from monitor.config import (
     DriftConfig,
     ModelConfig,
     MotionGateConfig,
+    OodConfig,
     StoreConfig,
     WebConfig,
 )
@@ -46,6 +47,8 @@ class ReplayOptions:
     motion_gate: MotionGateConfig = MotionGateConfig()
     drift: DriftConfig = DriftConfig()
     candidate: Path | None = None
+    mode: str = "shadow"
+    ood: OodConfig = OodConfig()
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -69,6 +72,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             pacing=opts.pacing,  # type: ignore[arg-type]
             decision=opts.decision,
             motion_gate=opts.motion_gate,
+            mode=opts.mode,  # type: ignore[arg-type]
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
@@ -79,6 +83,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
         store=StoreConfig(path=store),
         web=WebConfig(enabled=False),
         drift=opts.drift,
+        ood=opts.ood,
         candidate=None if opts.candidate is None else CandidateConfig(path=opts.candidate),
     )
 
@@ -145,6 +150,8 @@ def summarize(
                 "end": None if ev.end is None else round(ev.end - base, 3),
                 "peak_score": round(ev.peak_score, 4),
                 "frames": ev.frames,
+                "unfamiliar": ev.unfamiliar,
+                "ood_score": ev.ood_score,
             }
         )
     return {

@@ -155,6 +155,11 @@ def test_exported_model_loads_with_its_metadata(run: Path) -> None:
     assert meta.model_version == "test-1" and meta.arch == "resnet18" and meta.created_at
     assert meta.reference is not None
     assert set(STAT_NAMES) | {"confidence"} <= set(meta.reference)
+    # Issue 10: the head's penultimate features and their statistics, calibrated on validation.
+    assert clf.feature_stats is not None and clf.feature_stats.method == "knn"
+    assert clf.feature_stats.dim == 512 and clf.feature_stats.tpr == 0.95
+    probs, scores = clf.classify(np.zeros((2, 32, 32, 3), dtype=np.uint8))
+    assert probs.shape == (2, 3) and scores is not None and scores.shape == (2,)
     metrics = _json(run / "metrics.json")
     assert meta.metrics["accuracy"] == pytest.approx(metrics["accuracy"])
     assert meta.metrics["n_valid"] == metrics["n_valid"]

@@ -482,7 +482,8 @@ def test_report_window_and_cameras(report: dict[str, Any]) -> None:
     r = report["json"]
     assert r["window"] == {
         "since": "2024-06-03T06:00:00Z", "until": "2024-06-05T06:00:00Z",
-        "timezone": "America/Edmonton", "night_hours": "20:00-06:00", "series_bucket": "day",
+        "timezone": "America/Edmonton", "night_from": "pixels", "night_hours": "20:00-06:00",
+        "series_bucket": "day",
     }  # fmt: skip
     assert r["criteria"]["min_precision_lower"] == 0.45
     assert list(r["cameras"]) == ["creek", "gate", "lodge", "ridge"]

@@ -97,6 +97,19 @@ def test_add_and_get_round_trip(store: ReviewStore) -> None:
     assert decoded.shape == (240, 320, 3)
 
 
+@pytest.mark.parametrize(
+    ("night_class", "ok"), [(None, True), ("day", True), ("night_ir", True), ("dusk", False)]
+)
+def test_an_event_night_class_is_one_of_the_light_classes(
+    night_class: str | None, ok: bool
+) -> None:
+    if ok:
+        assert event(night_class=night_class).night_class == night_class
+    else:
+        with pytest.raises(ValueError, match="night_class must be one of day, night_ir, low_light"):
+            event(night_class=night_class)
+
+
 def test_numpy_scores_are_stored_as_plain_numbers(store: ReviewStore) -> None:
     """A peak score straight from the model is a NumPy scalar, which sqlite3 cannot bind."""
     event_id = store.add_event(event(peak_score=np.float32(0.75), frames=np.int64(4)))
@@ -285,8 +298,9 @@ def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
 
     store = ReviewStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 6
         (old,) = store.list_events()
+        assert (old["unfamiliar"], old["held"], old["night_class"]) == (False, False, None)
         assert (old["camera"], old["model_version"], old["review_status"]) == (
             "gate",
             "m-0",
@@ -390,7 +404,14 @@ def test_a_locked_database_spills_the_event_and_replays_it(
 ) -> None:
     snap = jpeg()
     with caplog.at_level(logging.ERROR, logger="monitor.store.review_store"):
-        assert fragile.add_event(event(camera="locked-cam", snapshot_jpeg=snap)) is None
+        spilled_event = event(
+            camera="locked-cam",
+            snapshot_jpeg=snap,
+            unfamiliar=True,
+            held=True,
+            night_class="night_ir",
+        )
+        assert fragile.add_event(spilled_event) is None
     assert metric(metrics, "bearwatch_store_write_failures_total") == 3  # 1 try + 2 retries
     assert fragile.healthy is False
     assert metric(metrics, "bearwatch_store_healthy") == 0
@@ -406,6 +427,7 @@ def test_a_locked_database_spills_the_event_and_replays_it(
     (got,) = fragile.list_events()
     assert got["camera"] == "locked-cam" and fragile.get_snapshot(got["id"]) == snap
     assert not fragile.spill_path.exists()
+    assert (got["unfamiliar"], got["held"], got["night_class"]) == (True, True, "night_ir")
     assert fragile.healthy is True and metric(metrics, "bearwatch_store_healthy") == 1
 
 

@@ -48,7 +48,7 @@ def event(camera: str, label: str, start_at: float, **extra: Any) -> NewEvent:
         end_at=extra.pop("end_at", None),
         peak_score=0.9,
         model_version="m-1",
-        mode="shadow",
+        mode=extra.pop("mode", "shadow"),
         **extra,
     )
 
@@ -832,3 +832,20 @@ def test_without_sign_in_only_loopback_host_headers_are_served(tmp_path: Path) -
             assert client.get("/api/events", headers={"host": "evil.example"}).status_code == 400
     finally:
         store.close()
+
+
+def test_an_unfamiliar_alert_is_marked_in_the_api_and_on_the_review_page(
+    store: ReviewStore, client: TestClient
+) -> None:
+    """Issue 10: out-of-domain alerts carry unfamiliar/held and a badge a reviewer cannot miss."""
+    held = store.add_event(
+        event("gate", "bear", T0 + 240, mode="active", unfamiliar=True, held=True,
+              ood_score=2.3, night_class="night_ir",
+              details={"ood_reasons": ["unfamiliar scene (90% of recent frames over the model's threshold)"]})
+    )  # fmt: skip
+    body = client.get(f"/api/events/{held}").json()
+    assert (body["unfamiliar"], body["held"], body["night_class"]) == (True, True, "night_ir")
+    assert client.get(f"/api/events/{held - 1}").json()["unfamiliar"] is False
+    page = client.get("/").text
+    assert '<span class="badge unfamiliar"' in page and "held for you" in page
+    assert "night ir" in page and "unfamiliar scene (90%" in page
