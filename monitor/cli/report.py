@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.cli.tables import table
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
@@ -117,21 +118,33 @@ def format_summary(summary: dict[str, Any]) -> str:
             return "the first record"
         return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    lines = [
-        f"bearwatch report: {local(w['since'])} → {local(w['until'])} {w['timezone']}"
-        f" (night {w['night_hours']})",
-        f"{'camera':<16} {'mode':<7} {'alerts':>6} {'judged':>6}  {'precision (95 %)':<18}"
-        f" {'recall (95 %)':<18} recommendation",
-    ]
+    rows = []
     for cam, c in summary["cameras"].items():
         a = c["periods"]["all"]
-        lines.append(
-            f"{cam:<16} {c['mode']:<7} {a['alerts']:>6} {a['judged']:>6}  {_est(a['precision']):<18}"
-            f" {_est(a['recall']):<18} {c['recommendation']['text']}"
-        )
-    if not summary["cameras"]:
-        lines.append("(no cameras and no records in this window)")
-    return "\n".join(lines)
+        night = c["periods"]["night"]["audit"]
+        misses = f"{a['audit']['misses_found']} of {a['audit']['labelled']}"
+        if night["misses_found"]:
+            misses += f" (night {night['misses_found']})"
+        rows.append((cam, c["mode"], misses, _est(a["recall"]), a["alerts"], a["judged"],
+                     _est(a["precision"]), c["recommendation"]["text"]))  # fmt: skip
+    # Misses lead: the cameras to demote or investigate first, then by misses found.
+    rows.sort(key=lambda r: (_urgency(summary["cameras"][r[0]]), r[0]))
+    head = (
+        f"bearwatch report: {local(w['since'])} → {local(w['until'])} {w['timezone']}"
+        f" (night {w['night_hours']})"
+    )
+    if not rows:
+        return head + "\n(no cameras and no records in this window)"
+    headers = ("camera", "mode", "misses", "recall (95 %)", "alerts", "judged",
+               "precision (95 %)", "recommendation")  # fmt: skip
+    return head + "\n" + table(headers, rows, right=(4, 5))
+
+
+def _urgency(c: dict[str, Any]) -> tuple[int, int]:
+    action = c["recommendation"]["action"]
+    return (0 if action in ("demote", "investigate") else 1), -c["periods"]["all"]["audit"][
+        "misses_found"
+    ]
 
 
 def _est(est: dict[str, float] | None) -> str:

@@ -65,9 +65,22 @@ def render_html(summary: dict[str, Any], plots: dict[str, bytes], thumbs: dict[i
     env.filters.update(pct=_pct, range=_range, dur=_dur, local=_local(zone), num=_num)
     return env.get_template("report.html").render(
         r=summary,
+        risk_order=risk_order(summary),
         plots={name: _data_uri("image/png", png) for name, png in plots.items()},
         thumbs={i: _data_uri("image/jpeg", thumbnail(jpeg)) for i, jpeg in thumbs.items()},
     )
+
+
+def risk_order(summary: dict[str, Any]) -> list[str]:
+    """Cameras for "What to do": those to demote or investigate first, then by misses found."""
+    urgent = {"demote": 0, "investigate": 0}
+
+    def key(cam: str) -> tuple[int, int, str]:
+        c = summary["cameras"][cam]
+        misses = int(c["periods"]["all"]["audit"]["misses_found"])
+        return urgent.get(c["recommendation"]["action"], 1), -misses, cam
+
+    return sorted(summary["cameras"], key=key)
 
 
 def thumbnail(jpeg: bytes, width: int = THUMB_WIDTH) -> bytes:
