@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from monitor.cli.tables import table
+from monitor.cli.tables import Counting, table
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
@@ -163,10 +163,12 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     except InputError as exc:
         print(f"export-dataset: {exc}", file=sys.stderr)
         return 2
+    counter = Counting("export-dataset", unit="frame")
     try:
         summary = export_dataset(
-            store, args.out, since=since, until=until, rejected_as=args.rejected_as
-        )
+            store, args.out, since=since, until=until, rejected_as=args.rejected_as,
+            tick=counter.tick,
+        )  # fmt: skip
     except ValueError as exc:
         print(f"export-dataset: {exc}", file=sys.stderr)
         return 2
@@ -174,6 +176,7 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
         print(f"export-dataset: cannot write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
+        counter.close()
         store.close()
     total = sum(summary.per_class.values())
     print(f"exported to {args.out}: {total} images in {len(summary.per_class)} classes")

@@ -70,3 +70,33 @@ def show_progress() -> bool:
 def progress(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
     """Iterate ``items`` with a progress bar on stderr when it is a terminal (quiet otherwise)."""
     yield from tqdm(items, desc=desc, total=total, disable=not show_progress(), leave=False)
+
+
+class Steps:
+    """A bar over named steps (``step(name)`` as each starts); silent when stderr is not a terminal."""
+
+    def __init__(self, names: Sequence[str], desc: str) -> None:
+        self._bar = tqdm(total=len(names), desc=desc, disable=not show_progress(), leave=False)
+        self._started = False
+
+    def __call__(self, name: str) -> None:
+        if self._started:
+            self._bar.update(1)
+        self._started = True
+        self._bar.set_postfix_str(name)
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class Counting:
+    """A running count with a rate on stderr (``tick()`` per item) when the length is unknown."""
+
+    def __init__(self, desc: str, unit: str = "item") -> None:
+        self._bar = tqdm(desc=desc, unit=unit, disable=not show_progress(), leave=False)
+
+    def tick(self) -> None:
+        self._bar.update(1)
+
+    def close(self) -> None:
+        self._bar.close()

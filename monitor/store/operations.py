@@ -92,6 +92,16 @@ class OperationQueries(StoreCore):
         check_jpeg(sample.snapshot_jpeg)
         return self._write_or_log("add_audit_sample", lambda c: insert_audit(c, sample))
 
+    def audit_cameras(self) -> list[str]:
+        """Every camera that has audit samples, sorted (a loose scan of the camera/time index)."""
+        sql = (
+            "WITH RECURSIVE c(camera) AS (SELECT MIN(camera) FROM audit_samples UNION ALL"
+            " SELECT (SELECT MIN(camera) FROM audit_samples WHERE camera > c.camera) FROM c"
+            " WHERE c.camera IS NOT NULL) SELECT camera FROM c WHERE camera IS NOT NULL"
+        )
+        with self._reading() as conn:
+            return [str(r[0]) for r in conn.execute(sql).fetchall()]
+
     def list_audit_samples(
         self,
         *,
