@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from monitor.alerts.latest import LatestFrames
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
@@ -67,6 +68,7 @@ class Pipeline:
             {c.id: (c.mode, c.active_hours) for c in cameras}, cfg.timezone, load=store.camera_modes
         )
         self.candidate = self._load_candidate()
+        self.latest = LatestFrames()  # what each camera sees now, for the cameras page
         self.captures: dict[str, CaptureWorker] = {}
         self.decisions = LastDecisions()
         self.alerts = AlertStage(
@@ -143,6 +145,7 @@ class Pipeline:
             sampler,
         )
         taps.append(StatsTap(recorder))
+        taps.append(self.latest)
         return taps
 
     def _drift_tap(self) -> DriftTap | None:

@@ -246,7 +246,13 @@ def camera_rows(store: ReviewStore, modes: ModeBook | None, now: float) -> list[
         # "Now" only when the book agrees with what is shown (a book without the store may lag).
         agrees = modes is not None and modes.configured(cam) == (row["mode"], row["active_hours"])
         row["effective_now"] = modes.effective(cam, now) if modes is not None and agrees else None
-        row["history"] = history.get(cam, [])[:20]
+        # The first change has no stored old mode: it left the config's mode, so name it.
+        default = modes.default(cam) if modes is not None else None
+        configured = default[0] if default is not None else None
+        row["history"] = [
+            {**h, "from_mode": h["old_mode"] or configured or "config"}
+            for h in history.get(cam, [])[:20]
+        ]
         rows.append(row)
     return rows
 

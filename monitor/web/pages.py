@@ -104,5 +104,7 @@ def cameras_page(request: Request, store: Store, user: User) -> Response:
         "cameras": camera_rows(store, request.app.state.modes, time.time()),
         "modes": MODES,
         "can_change": user.is_admin,
+        "live": request.app.state.live.cameras.get()["cameras"],
+        "has_frames": request.app.state.live.frames is not None,
     }
     return render(request, "cameras.html", context)

@@ -29,7 +29,13 @@
   }
 
   // <form data-api="/api/..."> posts its fields as JSON; empty fields are sent as null.
-  document.querySelectorAll("form[data-api]").forEach(function (form) {
+  document.querySelectorAll("form[data-api]").forEach(bindForm);
+  // Items the live poll adds (live.js) get the same handlers.
+  document.addEventListener("bearwatch:added", function (ev) {
+    ev.detail.forEach(function (li) { li.querySelectorAll("form[data-api]").forEach(bindForm); });
+  });
+
+  function bindForm(form) {
     if (form.querySelector("button[name=label]")) {
       // Enter in the note would submit with the first label button: make the human pick one.
       form.addEventListener("keydown", function (ev) {
@@ -60,12 +66,12 @@
         say(out, e.message, true);
       }
     });
-  });
+  }
 
   if (document.body.dataset.page === "queue") queue();
 
   function queue() {
-    const items = Array.from(document.querySelectorAll("#queue > li.ev"));
+    let items = Array.from(document.querySelectorAll("#queue > li.ev"));
     const bar = document.getElementById("bar");
     const out = document.getElementById("say");
     const note = document.getElementById("note");
@@ -198,11 +204,21 @@
       if (details) details.open = !details.open;
     }
 
-    items.forEach(function (li, j) {
-      li.addEventListener("click", function () { select(j); });
+    function bind(li) {
+      li.addEventListener("click", function () { select(items.indexOf(li)); });
       li.querySelector("details.history").addEventListener("toggle", function (ev) {
         if (ev.target.open) loadHistory(li);
       });
+    }
+    items.forEach(bind);
+    // New events from the live poll go on top; the selection stays on the same event.
+    document.addEventListener("bearwatch:added", function (ev) {
+      const current = items[idx];
+      items = Array.from(document.querySelectorAll("#queue > li.ev"));
+      ev.detail.forEach(bind);
+      if (current) idx = items.indexOf(current);
+      else idx = Math.max(0, items.findIndex(function (li) { return li.dataset.status === "pending"; }));
+      select(idx, true);
     });
     reasonButtons.forEach(function (b) { b.addEventListener("click", function () { pickReason(b.dataset.reason); }); });
     bar.querySelectorAll("button[data-verdict]").forEach(function (b) {
