@@ -158,6 +158,19 @@ class OperationQueries(StoreCore):
 
         return bool(self._write_or_raise("label_audit_sample", write))
 
+    def clear_audit_label(self, sample_id: int) -> bool:
+        """Take a human label back (an undo on the audit page); False when there is no such sample."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE audit_samples SET label = NULL, labelled_by = NULL, labelled_at = NULL,"
+                " note = NULL WHERE id = ?",
+                (sample_id,),
+            )
+            return cur.rowcount > 0
+
+        return bool(self._write_or_raise("clear_audit_label", write))
+
     # --- notifications ----------------------------------------------------------
 
     def record_delivery(

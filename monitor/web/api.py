@@ -313,6 +313,18 @@ def api_audit_label(
     return payload
 
 
+@router.post("/api/audit/{sample_id:int}/unlabel")
+def api_audit_unlabel(
+    sample_id: int, request: Request, store: Store, user: CsrfUser
+) -> dict[str, Any]:
+    """Take an audit label back (the audit page's undo)."""
+    if not store.clear_audit_label(sample_id):
+        raise HTTPException(404, f"audit sample {sample_id} not found")
+    payload = {"sample_id": sample_id, "label": None, "labelled_by": user.name}
+    _changed(request, "audit_label", payload)
+    return payload
+
+
 def _changed(request: Request, kind: str, payload: dict[str, Any]) -> None:
     """Tell the daemon about a stored change; its failure must not undo or hide the change."""
     callback: ChangeFn | None = request.app.state.on_change

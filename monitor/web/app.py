@@ -44,6 +44,7 @@ from monitor.web import api as review_api
 from monitor.web import live as live_updates
 from monitor.web import pages as review_pages
 from monitor.web.api import ChangeFn
+from monitor.web.audit_runs import ThumbCache
 from monitor.web.auth import Access, SignInRequired
 from monitor.web.auth import router as auth_router
 from monitor.worker import Worker
@@ -121,6 +122,7 @@ def create_app(
     app.state.on_change = on_change
     app.state.templates = templates
     app.state.live = live_updates.LiveState(store, metrics, health, frames)
+    app.state.audit_hashes = ThumbCache(store.get_audit_snapshot)
     app.include_router(open_router)
     app.include_router(auth_router)
     app.include_router(live_updates.router)
