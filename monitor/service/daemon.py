@@ -83,6 +83,7 @@ class Services:
             self.store,
             self.metrics,
             camera_status=lambda: {cam: w.status for cam, w in self.pipeline.captures.items()},
+            sensors={c.id: tuple(c.decision.alert_labels) for c in self.cfg.cameras if c.enabled},
             started_at=self.started_at,
         )
 
