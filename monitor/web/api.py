@@ -143,7 +143,7 @@ def api_undo(event_id: int, request: Request, store: Store, user: CsrfUser) -> J
         raise HTTPException(409, f"event {event_id} has no verdict to undo")
     note = f"undo of {last['status']} by {last['reviewer']}"
     ok = store.set_verdict(
-        event_id, target["status"], user.name, UNDO_REASON, note, target["relabel"]
+        event_id, target["status"], user.name, UNDO_REASON, note, target["relabel"], restores=target
     )
     return _after_verdict(request, store, event_id, ok, undo=True)
 

@@ -92,3 +92,29 @@ def test_cli_summary_one_line_per_camera_misses_first(
     assert [line.split()[0] for line in rows] == ["trail-night", "porch", "meadow"]
     assert "22 of 22 (night 22)" in rows[0]
     assert rows[0].endswith("(estimated recall 0.52)")
+
+
+def test_day_night_plot_has_a_legend_and_keeps_every_label_inside(
+    seeded: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Regression: no legend when the first camera had no day reviews, and clipped camera names."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from monitor.report.html import day_night_figure
+
+    summary = json.loads(_report(seeded, tmp_path / "r", "--json"))
+    summary["cameras"] = {"a-very-long-camera-name-" + k: v for k, v in summary["cameras"].items()}
+    fig = day_night_figure(summary)
+    assert fig is not None
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["day", "night", "target 0.80"]
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    ax = fig.axes[0]
+    texts = [*ax.get_xticklabels(), ax.title, ax.yaxis.label, *legend.get_texts()]
+    for text in texts:
+        extent = text.get_window_extent(renderer)
+        assert box.x0 - 1 <= extent.x0 and extent.x1 <= box.x1 + 1, text.get_text()
+        assert box.y0 - 1 <= extent.y0 and extent.y1 <= box.y1 + 1, text.get_text()
