@@ -191,3 +191,30 @@ def test_mode_history_starts_from_the_configured_mode(store: ReviewStore) -> Non
         (row,) = c.get("/api/cameras").json()["cameras"][:1]
     assert "<b>shadow → review</b>" in html and "config →" not in html
     assert row["history"][0]["from_mode"] == "shadow"
+
+
+def test_clients_that_vanish_mid_request_and_many_polls_leave_the_server_serving(
+    store: ReviewStore, frames: LatestFrames
+) -> None:
+    """Bad input: pages that disconnect mid-request (half a request line, or the answer
+    never read) and a burst of polls; the real server keeps answering and leaks no thread."""
+    import socket
+
+    import httpx
+
+    from monitor.web.app import WebServer
+
+    server = WebServer(create_app(store, Metrics(), health, frames=frames), "127.0.0.1", 0)
+    server.start()
+    try:
+        for i in range(50):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+                request = b"GET /api/cameras/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+                sock.sendall(request if i % 2 else request[:20])  # half of them stop mid-line
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as c:
+            answers = [c.get("/api/live").status_code for _ in range(300)]
+            frame = c.get("/api/cameras/gate/latest.jpg")
+        assert answers == [200] * 300 and frame.status_code == 200
+        assert server.alive
+    finally:
+        assert server.stop(5.0)
