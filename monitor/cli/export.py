@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitor.cli.report import DATE_HELP, InputError, _open_store, _window
+from monitor.cli.report import DATE_HELP, InputError, open_store, time_window
 
 FORMATS = ("camtrap-dp", "megadetector")
 LOCATION = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62})=(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$")
@@ -42,8 +42,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         locations = parse_locations(args.location or [])
-        since, until = _window(args, ZoneInfo("UTC"))
-        store = _open_store(args.store)
+        since, until = time_window(args, ZoneInfo("UTC"))
+        store = open_store(args.store)
     except InputError as exc:
         print(f"export: {exc}", file=sys.stderr)
         return 2

@@ -48,7 +48,8 @@ def parse_when(text: str, zone: ZoneInfo, now: float) -> float:
     return when.timestamp()
 
 
-def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, float]:
+def time_window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, float]:
+    """(since, until) from ``--since``/``--until`` (shared by report, export-dataset and export)."""
     now = time.time()
     since = parse_when(args.since, zone, now) if args.since else None
     until = parse_when(args.until, zone, now) if args.until else now
@@ -57,7 +58,8 @@ def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, flo
     return since, until
 
 
-def _open_store(path: Path) -> ReviewStore:
+def open_store(path: Path) -> ReviewStore:
+    """The review store at ``path``, which must exist."""
     # ReviewStore creates a missing file; a typo must not produce an empty report.
     if not path.is_file():
         raise InputError(f"no such review store: {path}")
@@ -75,8 +77,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         cfg = _load_config(args.config)
         zone = ZoneInfo(cfg.timezone if cfg else "UTC")
-        since, until = _window(args, zone)
-        store = _open_store(args.store)
+        since, until = time_window(args, zone)
+        store = open_store(args.store)
     except InputError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
@@ -158,8 +160,8 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     from monitor.report.dataset_export import MANIFEST, export_dataset
 
     try:
-        since, until = _window(args, ZoneInfo("UTC"))
-        store = _open_store(args.store)
+        since, until = time_window(args, ZoneInfo("UTC"))
+        store = open_store(args.store)
     except InputError as exc:
         print(f"export-dataset: {exc}", file=sys.stderr)
         return 2

@@ -122,7 +122,7 @@ def create_app(
     app.state.on_change = on_change
     app.state.templates = templates
     app.state.live = live_updates.LiveState(store, metrics, health, frames)
-    app.state.audit_hashes = ThumbCache(store.get_audit_snapshot)
+    app.state.audit_thumbs = ThumbCache(store.get_audit_snapshot)
     app.include_router(open_router)
     app.include_router(auth_router)
     app.include_router(live_updates.router)

@@ -86,7 +86,7 @@ def audit_page(
     )
     page = rows[:PAGE_SIZE]
     root = request.scope.get("root_path", "")
-    runs = collapse(page, request.app.state.audit_hashes.get)
+    runs = collapse(page, request.app.state.audit_thumbs.get)
     modes = request.app.state.modes
     context = {
         "page": "audit",
