@@ -84,21 +84,27 @@ class Run:
 def collapse(samples: Sequence[dict[str, Any]], thumbs: Callable[[int], Thumb | None]) -> list[Run]:
     """Group samples (newest first, as listed) into runs of near-identical pictures.
 
-    A sample joins the run before it when it is from the same camera, the
-    model said the same, it carries the same human label (or none), and its
-    picture differs from the run's first one by less than ``MAX_DIFFERENCE``. A sample
-    without a decodable snapshot always stands alone.
+    A sample joins its camera's latest run when the model said the same, it
+    carries the same human label (or none), and its picture differs from the
+    run's first one by less than ``MAX_DIFFERENCE``; other cameras' samples in
+    between do not break a run (with "all cameras" they interleave). A sample
+    without a decodable snapshot always stands alone. Runs keep the order of
+    their first (newest) sample.
     """
     runs: list[Run] = []
-    first: Thumb | None = None
+    latest: dict[
+        str, tuple[Run, Thumb | None]
+    ] = {}  # camera → its current run and that run's picture
     for s in samples:
         h = thumbs(int(s["id"])) if s.get("has_snapshot") else None
-        if runs and h is not None and first is not None:
-            head = runs[-1].first
-            same = all(head[k] == s[k] for k in ("camera", "predicted_label", "label"))
+        current = latest.get(s["camera"])
+        if current is not None and h is not None and current[1] is not None:
+            run, first = current
+            same = all(run.first[k] == s[k] for k in ("predicted_label", "label"))
             if same and difference(h, first) < MAX_DIFFERENCE:
-                runs[-1].others.append(s)
+                run.others.append(s)
                 continue
-        runs.append(Run(s))
-        first = h
+        run = Run(s)
+        runs.append(run)
+        latest[s["camera"]] = (run, h)
     return runs

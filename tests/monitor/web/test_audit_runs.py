@@ -47,7 +47,8 @@ def _row(i: int, camera: str = "gate", label: str | None = None) -> dict[str, An
         # newest first, as the page lists them
         ([_row(i) for i in range(5, 0, -1)], "eeeee", [[5, 4, 3, 2, 1]]),
         ([_row(i) for i in range(5, 0, -1)], "eebee", [[5, 4], [3], [2, 1]]),  # a bear breaks the run
-        ([_row(3), _row(2, "lake"), _row(1)], "eee", [[3], [2], [1]]),  # another camera too
+        ([_row(3), _row(2, "lake"), _row(1)], "eee", [[3, 1], [2]]),  # cameras interleave
+        ([_row(4), _row(3, "lake"), _row(2), _row(1)], "eebe", [[4], [3], [2], [1]]),  # a bear between
         ([_row(3), _row(2, label="empty"), _row(1, label="empty")], "eee", [[3], [2, 1]]),
         ([_row(2), {**_row(1), "has_snapshot": False}], "ee", [[2], [1]]),
     ],
