@@ -63,8 +63,10 @@
       list = document.importNode(fresh, false);
       empty.replaceWith(list);
     }
-    const have = new Set(Array.from(list.children).map(function (li) { return li.dataset.id; }));
-    const items = Array.from(fresh.children).filter(function (li) { return li.dataset.id && !have.has(li.dataset.id); });
+    // Only items newer than every one shown: an older one the fresh copy lists (it moved up
+    // because a verdict took another off the pending list) belongs further down, not on top.
+    const newest = Math.max(0, ...Array.from(list.children).map(function (li) { return Number(li.dataset.id) || 0; }));
+    const items = Array.from(fresh.children).filter(function (li) { return Number(li.dataset.id) > newest; });
     items.reverse().forEach(function (li) {
       const node = document.importNode(li, true);
       node.classList.add("new");
