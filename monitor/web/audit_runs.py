@@ -92,14 +92,12 @@ def collapse(samples: Sequence[dict[str, Any]], thumbs: Callable[[int], Thumb | 
     their first (newest) sample.
     """
     runs: list[Run] = []
-    latest: dict[
-        str, tuple[Run, Thumb | None]
-    ] = {}  # camera → its current run and that run's picture
+    # camera → its current run and that run's picture
+    latest: dict[str, tuple[Run, Thumb | None]] = {}
     for s in samples:
         h = thumbs(int(s["id"])) if s.get("has_snapshot") else None
-        current = latest.get(s["camera"])
-        if current is not None and h is not None and current[1] is not None:
-            run, first = current
+        run, first = latest.get(s["camera"], (None, None))
+        if run is not None and h is not None and first is not None:
             same = all(run.first[k] == s[k] for k in ("predicted_label", "label"))
             if same and difference(h, first) < MAX_DIFFERENCE:
                 run.others.append(s)
