@@ -54,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="held-out in-domain images for the threshold (default: a seeded 30 %% of --images)",
     )
     calibrate.add_argument("--out", type=Path, required=True, help="where the upgraded model goes")
-    calibrate.add_argument("--method", choices=["knn", "mahalanobis"], default="knn")
+    calibrate.add_argument(
+        "--method",
+        choices=["knn", "mahalanobis"],
+        default="knn",
+        help="feature score: nearest neighbours in normalised feature space, or Mahalanobis distance",
+    )
     calibrate.add_argument(
         "--tpr", type=float, default=0.95, help="share of in-domain images that pass (0.95)"
     )

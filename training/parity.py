@@ -9,13 +9,14 @@ every image and no probability differs by more than the tolerance.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastai.vision.all import Learner
-from fastprogress.fastprogress import progress_bar
+from tqdm import tqdm
 
 from monitor.model.onnx import OnnxClassifier
 from monitor.model.preprocess import file_to_input
@@ -50,7 +51,10 @@ def fastai_probs(learn: Learner, files: Sequence[Path]) -> np.ndarray:
     """Probabilities from ``learn.predict``, one image at a time, as the book does."""
     rows = []
     with learn.no_bar(), learn.no_logging():
-        for f in progress_bar(list(files)):
+        # A bar for a person watching; none in logs and pipes (stderr not a terminal).
+        bar = tqdm(list(files), desc="parity: learn.predict", disable=not sys.stderr.isatty(),
+                   leave=False)  # fmt: skip
+        for f in bar:
             _, _, probs = learn.predict(f)
             rows.append(probs.numpy())
     return np.stack(rows)

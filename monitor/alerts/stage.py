@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 import cv2
 import numpy as np
 
-from monitor.alerts.familiarity import Familiarity
+from monitor.alerts.familiarity import EventMarks, Familiarity
 from monitor.alerts.taps import (
     Decided,
     DriftTap,
@@ -218,9 +218,10 @@ class AlertStage(Worker):
     def _drift_flags(self, camera: str) -> tuple[str, ...]:
         return () if self.drift is None else self.drift.flags(camera)
 
-    def _new_event(
+    def _details(
         self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
-    ) -> NewEvent:
+    ) -> tuple[dict[str, object], EventMarks]:
+        """(details, familiarity marks) of the event's best frame: its sequence number, probabilities, OOD reasons."""
         details: dict[str, object] = {"peak_seq": ev.peak_seq}
         ood: float | None = None
         reasons: list[str] = []
@@ -236,6 +237,14 @@ class AlertStage(Worker):
             details["probs"] = {
                 lbl: round(float(p), 4) for lbl, p in zip(self.labels, probs, strict=True)
             }
+        return details, marks
+
+    def _new_event(
+        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+    ) -> NewEvent:
+        details, marks = self._details(ev, frame, probs)
+        mode = self.mode_book.effective(ev.camera, ev.start_at)
+        drift_flags = self._drift_flags(ev.camera)
         return NewEvent(
             camera=ev.camera,
             label=ev.label,
@@ -281,7 +290,7 @@ class AlertStage(Worker):
             # with the current state merges into the same row once it replays.
             summary.id = self.store.add_event(self._new_event(ev, frame, probs))
         else:
-            self._update(summary, ev, None if frame is None else frame.snapshot)
+            self._update(summary, ev, frame, probs)
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
         for recorder in self.recorders:
@@ -307,18 +316,29 @@ class AlertStage(Worker):
             del self._open[key]
 
     def _update(
-        self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None
+        self,
+        summary: EventSummary,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
     ) -> None:
         assert summary.id is not None
         fields: Mapping[str, object]
         if ev.kind == "update":
+            # A new peak: its snapshot and probabilities replace the old ones together.
             fields = {
                 "peak_score": ev.peak_score,
-                "snapshot_jpeg": self._jpeg(snapshot),
+                "snapshot_jpeg": self._jpeg(None if frame is None else frame.snapshot),
                 "frames": ev.frames,
             }
+            if probs is not None:
+                fields = {**fields, "details": self._details(ev, frame, probs)[0]}
         elif ev.kind == "resume":
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
+            if frame is not None and probs is not None and frame.seq == ev.peak_seq:
+                # It came back better than before: the new peak brings its frame along.
+                fields = {**fields, "snapshot_jpeg": self._jpeg(frame.snapshot),
+                          "details": self._details(ev, frame, probs)[0]}  # fmt: skip
             logger.info(
                 "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
             )

@@ -14,8 +14,9 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
+from importlib.metadata import PackageNotFoundError, entry_points, version
 
+from monitor.cli import export as export_commands
 from monitor.cli import report as report_commands
 from monitor.cli import review as review_commands
 from monitor.cli import runtime as commands
@@ -37,11 +38,51 @@ def _load_plugins(sub: argparse._SubParsersAction) -> list[str]:  # type: ignore
     return failed
 
 
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that ends each option with its default, as argparse's defaults formatter does.
+
+    Unlike ``ArgumentDefaultsHelpFormatter`` it leaves out empty defaults
+    (None, False: "not given") and help that already names its default, so a
+    line never reads "(default: None)".
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default is None
+            or default is False
+            or default is argparse.SUPPRESS
+            or not (action.option_strings or action.nargs in ("?", "*"))
+        ):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else "%(default)s"
+        return f"{text} (default: {shown})"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose sub-commands (plugins included) all get ``DefaultsFormatter``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def package_version() -> str:
+    """The installed distribution's version (a source tree that was never installed says so)."""
+    try:
+        return version("bearwatch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="bearwatch",
         description="Camera monitoring with a fastai-trained classifier, ONNX Runtime and a human review queue.",
     )
+    parser.add_argument("--version", action="version", version=f"bearwatch {package_version()}")
     parser.add_argument(
         "--log-level",
         help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, WARNING otherwise)",
@@ -53,6 +94,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     commands.register(sub)
     review_commands.register(sub)
     report_commands.register(sub)
+    export_commands.register(sub)
     failed = _load_plugins(sub)
     return parser, failed
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from monitor.cli.tables import Counting, table
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
@@ -47,7 +48,8 @@ def parse_when(text: str, zone: ZoneInfo, now: float) -> float:
     return when.timestamp()
 
 
-def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, float]:
+def time_window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, float]:
+    """(since, until) from ``--since``/``--until`` (shared by report, export-dataset and export)."""
     now = time.time()
     since = parse_when(args.since, zone, now) if args.since else None
     until = parse_when(args.until, zone, now) if args.until else now
@@ -56,7 +58,8 @@ def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, flo
     return since, until
 
 
-def _open_store(path: Path) -> ReviewStore:
+def open_store(path: Path) -> ReviewStore:
+    """The review store at ``path``, which must exist."""
     # ReviewStore creates a missing file; a typo must not produce an empty report.
     if not path.is_file():
         raise InputError(f"no such review store: {path}")
@@ -74,8 +77,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         cfg = _load_config(args.config)
         zone = ZoneInfo(cfg.timezone if cfg else "UTC")
-        since, until = _window(args, zone)
-        store = _open_store(args.store)
+        since, until = time_window(args, zone)
+        store = open_store(args.store)
     except InputError as exc:
         print(f"report: {exc}", file=sys.stderr)
         return 2
@@ -117,21 +120,33 @@ def format_summary(summary: dict[str, Any]) -> str:
             return "the first record"
         return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    lines = [
-        f"bearwatch report: {local(w['since'])} → {local(w['until'])} {w['timezone']}"
-        f" (night {w['night_hours']})",
-        f"{'camera':<16} {'mode':<7} {'alerts':>6} {'judged':>6}  {'precision (95 %)':<18}"
-        f" {'recall (95 %)':<18} recommendation",
-    ]
+    rows = []
     for cam, c in summary["cameras"].items():
         a = c["periods"]["all"]
-        lines.append(
-            f"{cam:<16} {c['mode']:<7} {a['alerts']:>6} {a['judged']:>6}  {_est(a['precision']):<18}"
-            f" {_est(a['recall']):<18} {c['recommendation']['text']}"
-        )
-    if not summary["cameras"]:
-        lines.append("(no cameras and no records in this window)")
-    return "\n".join(lines)
+        night = c["periods"]["night"]["audit"]
+        misses = f"{a['audit']['misses_found']} of {a['audit']['labelled']}"
+        if night["misses_found"]:
+            misses += f" (night {night['misses_found']})"
+        rows.append((cam, c["mode"], misses, _est(a["recall"]), a["alerts"], a["judged"],
+                     _est(a["precision"]), c["recommendation"]["text"]))  # fmt: skip
+    # Misses lead: the cameras to demote or investigate first, then by misses found.
+    rows.sort(key=lambda r: (_urgency(summary["cameras"][r[0]]), r[0]))
+    head = (
+        f"bearwatch report: {local(w['since'])} → {local(w['until'])} {w['timezone']}"
+        f" (night {w['night_hours']})"
+    )
+    if not rows:
+        return head + "\n(no cameras and no records in this window)"
+    headers = ("camera", "mode", "misses", "recall (95 %)", "alerts", "judged",
+               "precision (95 %)", "recommendation")  # fmt: skip
+    return head + "\n" + table(headers, rows, right=(4, 5))
+
+
+def _urgency(c: dict[str, Any]) -> tuple[int, int]:
+    action = c["recommendation"]["action"]
+    return (0 if action in ("demote", "investigate") else 1), -c["periods"]["all"]["audit"][
+        "misses_found"
+    ]
 
 
 def _est(est: dict[str, float] | None) -> str:
@@ -145,15 +160,17 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
     from monitor.report.dataset_export import MANIFEST, export_dataset
 
     try:
-        since, until = _window(args, ZoneInfo("UTC"))
-        store = _open_store(args.store)
+        since, until = time_window(args, ZoneInfo("UTC"))
+        store = open_store(args.store)
     except InputError as exc:
         print(f"export-dataset: {exc}", file=sys.stderr)
         return 2
+    counter = Counting("export-dataset", unit="frame")
     try:
         summary = export_dataset(
-            store, args.out, since=since, until=until, rejected_as=args.rejected_as
-        )
+            store, args.out, since=since, until=until, rejected_as=args.rejected_as,
+            tick=counter.tick,
+        )  # fmt: skip
     except ValueError as exc:
         print(f"export-dataset: {exc}", file=sys.stderr)
         return 2
@@ -161,6 +178,7 @@ def cmd_export_dataset(args: argparse.Namespace) -> int:
         print(f"export-dataset: cannot write to {args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     finally:
+        counter.close()
         store.close()
     total = sum(summary.per_class.values())
     print(f"exported to {args.out}: {total} images in {len(summary.per_class)} classes")
@@ -190,7 +208,7 @@ def cmd_levers(args: argparse.Namespace) -> int:
     try:
         cfg = _load_config(args.config)
         zone = ZoneInfo(cfg.timezone if cfg else "UTC")
-        since, until_now = _window(args, zone)
+        since, until_now = time_window(args, zone)
         # Without --until, no upper bound: a fast replay stamps frames on the
         # file's own timeline, which runs ahead of now.
         until: float | None = until_now if args.until else None
@@ -205,7 +223,7 @@ def cmd_levers(args: argparse.Namespace) -> int:
         label = args.label or current.alert_labels[0]
         if args.apply is not None and args.apply.exists() and not args.force:
             raise InputError(f"{args.apply} exists; pass --force to replace it")
-        store = _open_store(args.store)
+        store = open_store(args.store)
     except InputError as exc:
         print(f"levers: {exc}", file=sys.stderr)
         return 2

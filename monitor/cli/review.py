@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import getpass
 import json
 import re
@@ -200,10 +201,19 @@ def cmd_mode_set(args: argparse.Namespace) -> int:
     except CommandError as exc:
         return _fail("mode", str(exc))
     try:
-        known = set(store.camera_modes()) | set(store.event_cameras())
-        if cfg is None and args.camera not in known:
-            print(f"mode: note: camera {args.camera} has no events or mode in this store yet",
-                  file=sys.stderr)  # fmt: skip
+        # A running daemon applies whatever the store says, so a misspelled camera
+        # would silently get a mode: only a camera someone has seen, or --new.
+        known = set(store.camera_modes()) | set(store.event_cameras()) | set(store.audit_cameras())
+        if cfg is not None:
+            known |= {c.id for c in cfg.cameras}
+        if args.camera not in known and not args.new:
+            near = difflib.get_close_matches(args.camera, sorted(known), n=1)
+            hint = f"did you mean {near[0]}? " if near else ""
+            return _fail(
+                "mode",
+                f"camera {args.camera} is unknown to this store{' and config' if cfg else ''};"
+                f" {hint}pass --new to add it",
+            )
         store.set_camera_mode(args.camera, args.mode, args.by.strip(), args.reason.strip(), hours)
     except StoreError as exc:
         return _fail("mode", str(exc), EXIT_FAILED)
@@ -246,30 +256,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("verdict", help="record a reviewer's verdict on an event")
-    p.add_argument("--store", type=Path, required=True)
-    p.add_argument("event_id", type=int, metavar="EVENT_ID")
+    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("event_id", type=int, metavar="EVENT_ID", help="the event's id")
     p.add_argument("status", metavar="STATUS", help="confirmed, rejected, unsure or relabelled")
     p.add_argument("--reviewer", required=True, help="who gives the verdict (recorded)")
     p.add_argument("--reason", help="reason code (required unless confirmed)")
-    p.add_argument("--note")
+    p.add_argument("--note", help="free text kept with the verdict")
     p.add_argument("--relabel", metavar="LABEL", help="the right label (with relabelled)")
     p.set_defaults(func=cmd_verdict)
 
     p = sub.add_parser("mode", help="show or change cameras' rollout modes (shadow/review/active)")
     actions = p.add_subparsers(dest="mode_action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="each camera's mode, active hours and last change")
-    show.add_argument("--store", type=Path, required=True)
+    show.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
     show.add_argument("--config", type=Path, help="also list configured cameras and their defaults")
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_mode_show)
     setp = actions.add_parser("set", help="change a camera's mode (the daemon picks it up)")
-    setp.add_argument("--store", type=Path, required=True)
-    setp.add_argument("camera", metavar="CAMERA")
+    setp.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    setp.add_argument("camera", metavar="CAMERA", help="the camera id")
     setp.add_argument("mode", metavar="MODE", help="shadow, review or active")
     setp.add_argument("--by", required=True, help="who changes it (recorded)")
     setp.add_argument("--reason", required=True, help="why (recorded)")
     setp.add_argument("--active-hours", metavar="HH:MM-HH:MM", help="local time; outside: shadow")
     setp.add_argument("--config", type=Path, help="refuse cameras that are not in this config")
+    setp.add_argument(
+        "--new",
+        action="store_true",
+        help="allow a camera the store and config have never seen (otherwise refused as a typo)",
+    )
     setp.set_defaults(func=cmd_mode_set)
 
     p = sub.add_parser("hash-password", help="hash a reviewer's password for web.auth.users")

@@ -6,11 +6,14 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
 
+from monitor.cli.printouts import format_bench, format_replay
+from monitor.cli.tables import Steps
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
 from monitor.errors import ConfigError
 
@@ -19,13 +22,26 @@ EXIT_FORCED = 130  # 128 + SIGINT, as a shell reports an interrupted command
 logger = logging.getLogger("bearwatch")
 
 
+UNSET_ENV = re.compile(r"^(.+): environment variable (\w+) is not set")
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
-        print(f"{args.config}: invalid configuration:", file=sys.stderr)
-        for line in str(exc).splitlines():
-            print(f"  {line}", file=sys.stderr)
+        lines = str(exc).splitlines()
+        unset = [m for m in map(UNSET_ENV.match, lines) if m]
+        others = [line for line in lines if not UNSET_ENV.match(line)]
+        if unset:
+            # One line a person can act on: which variables, where, and where they go.
+            names = ", ".join(dict.fromkeys(m.group(2) for m in unset))
+            where = ", ".join(dict.fromkeys(m.group(1) for m in unset))
+            print(f"{args.config}: environment variables not set: {names} (used in {where});"
+                  " export them or put NAME=value lines in /etc/bearwatch/env", file=sys.stderr)  # fmt: skip
+        if others:
+            print(f"{args.config}: invalid configuration:", file=sys.stderr)
+            for line in others:
+                print(f"  {line}", file=sys.stderr)
         return 2
     for note in config_warnings(cfg):
         print(f"warning: {note}", file=sys.stderr)
@@ -95,36 +111,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    print(f"{summary['frames']} frames in {summary['elapsed_s']} s ({summary['fps']} frames/s); "
-          f"latency ms {summary['latency_ms']}; dropped {summary['dropped'] or 'none'}")  # fmt: skip
-    for cam, drift in summary["drift"].items():
-        if drift and drift["state"] != "in_domain":
-            print(f"  {cam}: {drift['state']} ({', '.join(drift['flags'])})")
-    for ev in summary["events"]:
-        end = "open" if ev["end"] is None else f"{ev['end']:.1f}s"
-        print(
-            f"  {ev['camera']:<20} {ev['label']:<10} {ev['start']:7.1f}s → {end:<8} peak {ev['peak_score']:.2f}"
-        )
-    if not summary["events"]:
-        print("  no events")
+    print(format_replay(summary))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
-    from monitor.tools.bench import run_bench
+    from monitor.tools.bench import STEPS, run_bench
 
+    steps = Steps(STEPS, "bench")
     try:
         result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
-                           args.budget_ms, args.fastai_images, args.gate_minutes)  # fmt: skip
+                           args.budget_ms, args.fastai_images, args.gate_minutes, step=steps)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    finally:
+        steps.close()
     if args.json:
         print(json.dumps(result))
     else:
-        for key, value in result.items():
-            print(f"{key:>20}: {value}")
+        print(format_bench(result))
     return 0
 
 
@@ -148,36 +155,42 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("check-config", help="validate a config file without running (exit 0 or 2)")
-    p.add_argument("config", type=Path)
+    p.add_argument("config", type=Path, help="the YAML config file")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("replay", help="run the pipeline over recorded videos and print events")
-    p.add_argument("videos", type=Path, nargs="+")
+    p.add_argument("videos", type=Path, nargs="+", help="video files, one camera each")
     p.add_argument("--model", type=Path, required=True, help="model.onnx")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--fps", type=float, default=5.0, help="frames per second of video to classify")
     p.add_argument(
         "--realtime", action="store_true", help="follow the video's timeline instead of fast"
     )
     p.add_argument("--alert-labels", nargs="+", help="labels that raise events (default: bear)")
-    p.add_argument("--threshold", type=float, default=0.7)
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--min-hits", type=int, default=3)
-    p.add_argument("--end-after-s", type=float, default=5.0)
+    p.add_argument("--threshold", type=float, default=0.7, help="alert score that starts an event")
+    p.add_argument("--window", type=int, default=5, help="k-of-n: frames looked at")
+    p.add_argument("--min-hits", type=int, default=3, help="k-of-n: frames over the threshold")
+    p.add_argument(
+        "--end-after-s", type=float, default=5.0, help="seconds below release before an event ends"
+    )
     p.add_argument(
         "--cooldown-s",
         type=float,
         default=60.0,
-        help="a re-appearance this soon after an end continues that event (default 60)",
+        help="a re-appearance this soon after an end continues that event",
     )
     p.add_argument(
         "--release-threshold",
         type=float,
         help="score that keeps an event open (default: threshold - 0.2)",
     )
-    p.add_argument("--max-batch", type=int, default=8)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")
+    p.add_argument("--max-batch", type=int, default=8, help="inference batch size cap")
+    p.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its choice)"
+    )
+    p.add_argument(
+        "--providers", choices=["cpu", "cuda", "auto"], default="auto", help="ONNX Runtime provider"
+    )
     p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
     p.add_argument(
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
@@ -198,9 +211,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "bench", help="raw ONNX Runtime vs pipeline vs fastai, plus a 2x overload run"
     )
-    p.add_argument("--model", type=Path, required=True)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--model", type=Path, required=True, help="model.onnx")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument("--batch", type=int, default=8, help="batch size of the raw and pipeline runs")
     p.add_argument(
         "--threads", type=int, default=1, help="ONNX Runtime intra-op threads (both runs)"
     )
@@ -234,6 +247,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default=Path("ood-eval"),
         help="folder for ood_eval.json and roc.png (default ./ood-eval)",
     )
-    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--batch", type=int, default=16, help="images per inference batch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ood_eval)

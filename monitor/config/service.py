@@ -93,6 +93,16 @@ class MqttConfig(Strict):
     client_id: str = "bearwatch"
     qos: Literal[0, 1, 2] = 1
     keepalive_s: int = Field(30, ge=5, le=3600)
+    home_assistant: bool = Field(
+        False, description="announce a binary sensor per camera and alert label (MQTT discovery)"
+    )
+    discovery_prefix: str = Field("homeassistant", pattern=r"^[A-Za-z0-9_/-]+$")
+    sensor_off_after_s: int = Field(
+        60,
+        ge=1,
+        le=86400,
+        description="Home Assistant turns a sensor off this long after it went on",
+    )
 
 
 class WebhookConfig(Strict):

@@ -11,6 +11,9 @@ laid out like Frigate's so Home Assistant users find them where they expect:
   changes and again after every reconnect (the broker may have lost it).
 * ``<prefix>/<camera>/events`` and ``<prefix>/events`` — one JSON message per
   notification (the payload is described in ``monitor.notify.service``), not retained.
+* with ``home_assistant: true``: retained discovery configs under
+  ``<discovery_prefix>/binary_sensor/…`` after each connect, and ``ON`` on
+  ``<prefix>/<camera>/<label>/state`` with each notification (see ``monitor.notify.discovery``).
 
 Why paho's own network thread: it keeps the connection alive, reconnects with
 backoff and answers keepalives without the notify thread's help. The notify
@@ -20,6 +23,7 @@ acknowledgement, so a dead broker costs it nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -30,6 +34,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from monitor.config import MqttConfig
+from monitor.notify.discovery import ON, discovery_messages, state_topic
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +56,8 @@ class MqttChannel:
             so deliveries that failed while the broker was away go out promptly.
         clock: monotonic clock for publish deadlines.
         publish_timeout_s: how long a notification waits for the broker's acknowledgement.
+        sensors: camera id → alert labels, announced to Home Assistant when
+            ``cfg.home_assistant`` is on.
     """
 
     name = "mqtt"
@@ -63,8 +70,10 @@ class MqttChannel:
         on_connected: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         publish_timeout_s: float = PUBLISH_TIMEOUT_S,
+        sensors: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._cfg, self._stop, self._clock = cfg, stop, clock
+        self._sensors = dict(sensors or {}) if cfg.home_assistant else {}
         self._on_connected = on_connected
         self._publish_timeout_s = publish_timeout_s
         self._prefix = cfg.topic_prefix.rstrip("/")
@@ -124,9 +133,24 @@ class MqttChannel:
             # Publishing now would only queue it inside paho, to go out again
             # after the retry: fail fast and let the store's retry decide.
             return f"not connected to the MQTT broker at {self._cfg.host}:{self._cfg.port}"
-        topics = (f"{self._prefix}/{camera}/events", f"{self._prefix}/events")
+        topics = [f"{self._prefix}/{camera}/events", f"{self._prefix}/events"]
         infos = [self._client.publish(t, body, qos=self._cfg.qos, retain=False) for t in topics]
+        label = self._sensor_label(camera, body)
+        if label is not None:
+            # Not retained: after a restart Home Assistant must not show an old bear as present.
+            state = state_topic(self._prefix, camera, label)
+            infos.append(self._client.publish(state, ON, qos=self._cfg.qos, retain=False))
         return self._wait(infos, self._publish_timeout_s, self._stop)
+
+    def _sensor_label(self, camera: str, body: bytes) -> str | None:
+        """The announced sensor a notification turns on, if any."""
+        if camera not in self._sensors:
+            return None
+        try:
+            label = json.loads(body).get("label")
+        except (ValueError, AttributeError):
+            return None
+        return label if label in self._sensors[camera] else None
 
     def publish_status(self, statuses: Mapping[str, str]) -> None:
         """Publish (retained) each camera status that changed since the broker last got it."""
@@ -217,6 +241,12 @@ class MqttChannel:
         self._outage_logged = False
         logger.info("mqtt: connected to %s:%d", self._cfg.host, self._cfg.port)
         client.publish(self.availability_topic, "online", qos=self._cfg.qos, retain=True)
+        # Retained and sent again on every connect: a broker restarted without
+        # persistence has forgotten them, and Home Assistant re-reads them then.
+        for topic, payload in discovery_messages(
+            self._prefix, self._cfg.discovery_prefix, self._sensors, self._cfg.sensor_off_after_s
+        ):
+            client.publish(topic, payload, qos=self._cfg.qos, retain=True)
         self._resync.set()
         self._live = True
         self._first_try.set()  # last: a waiting send must find the connection usable

@@ -49,7 +49,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from monitor.config import NotificationsConfig
@@ -122,6 +122,7 @@ class NotificationService(Worker):
         store: the review store (the outbox; attempts are recorded there).
         metrics: ``bearwatch_notifications_total{channel,result}``.
         camera_status: camera id → status, published retained on MQTT when it changes.
+        sensors: camera id → alert labels, for Home Assistant discovery (``mqtt.home_assistant``).
         started_at: UTC epoch of the daemon's start (default: now). Alerts older
             than ``grace_s`` before it are not sent, so a first start does not
             page anyone about last month, while a quick restart after a crash
@@ -138,6 +139,7 @@ class NotificationService(Worker):
         metrics: Metrics,
         *,
         camera_status: Callable[[], Mapping[str, str]] | None = None,
+        sensors: Mapping[str, Sequence[str]] | None = None,
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         poll_s: float = POLL_S,
@@ -150,7 +152,9 @@ class NotificationService(Worker):
         self._poll_s = poll_s
         self._kick = threading.Event()  # set by wake() and stop(): the loop's only wait
         self._mqtt = (
-            MqttChannel(cfg.mqtt, self.stop_event, on_connected=self.wake, clock=clock)
+            MqttChannel(
+                cfg.mqtt, self.stop_event, on_connected=self.wake, clock=clock, sensors=sensors
+            )  # fmt: skip
             if cfg.mqtt is not None
             else None
         )

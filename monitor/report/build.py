@@ -226,16 +226,32 @@ def _recommendation(
     lows = {p: (periods[p]["judged"], (periods[p]["precision"] or {}).get("low")) for p in PERIODS}
     low, scope = gating_precision(lows, criteria.min_reviewed)
     recall = periods["all"]["recall"]
+    miss_scope = _miss_scope(periods, criteria)
+    where = periods[miss_scope]
     evidence = Evidence(
         judged=periods["all"]["judged"],
         precision_low=low,
         precision_scope=scope,
         recall=None if recall is None else recall["value"],
         audit_labelled=periods["all"]["audit"]["labelled"],
+        misses_found=where["audit"]["misses_found"],
+        misses_labelled=where["audit"]["labelled"],
+        misses_scope=miss_scope,
+        misses_recall=None if where["recall"] is None else where["recall"]["value"],
     )
     rec = recommend(mode, evidence, criteria)
     return {"code": rec.code, "action": rec.action, "target_mode": rec.target_mode,
-            "text": rec.text, "precision_scope": scope}  # fmt: skip
+            "text": rec.text, "precision_scope": scope, "misses_scope": miss_scope}  # fmt: skip
+
+
+def _miss_scope(periods: dict[str, dict[str, Any]], criteria: PromotionConfig) -> str:
+    """The period whose confirmed misses matter most: night, then day, if either falls short."""
+    for name in ("night", "day"):
+        p = periods[name]
+        recall = None if p["recall"] is None else p["recall"]["value"]
+        if p["audit"]["misses_found"] and (recall is None or recall < criteria.min_recall):
+            return name
+    return "all"
 
 
 def night_rule(s: ReportSettings) -> NightRule:

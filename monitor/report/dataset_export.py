@@ -25,7 +25,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,8 +98,12 @@ def export_dataset(
     since: float | None = None,
     until: float | None = None,
     rejected_as: str | None = None,
+    tick: Callable[[], None] | None = None,
 ) -> ExportSummary:
     """Write the reviewed frames in [since, until) to ``out`` as class folders with a manifest.
+
+    Args:
+        tick: called once per reviewed frame looked at (the CLI's progress counter).
 
     Raises:
         ValueError: when ``rejected_as`` is not a safe folder name.
@@ -111,6 +115,8 @@ def export_dataset(
     looked_at: set[tuple[str, int]] = set()
     rows: list[ExportRow] = []
     for key, row, jpeg in _candidates(store, since, until, rejected_as, summary):
+        if tick is not None:
+            tick()
         looked_at.add(key)
         if row is None:
             continue

@@ -22,7 +22,10 @@ from zoneinfo import ZoneInfo
 import cv2
 import jinja2
 import numpy as np
+from matplotlib.artist import Artist
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from monitor.report.build import ReportData
@@ -66,9 +69,22 @@ def render_html(summary: dict[str, Any], plots: dict[str, bytes], thumbs: dict[i
     env.filters.update(pct=_pct, range=_range, dur=_dur, local=_local(zone), num=_num)
     return env.get_template("report.html").render(
         r=summary,
+        risk_order=risk_order(summary),
         plots={name: _data_uri("image/png", png) for name, png in plots.items()},
         thumbs={i: _data_uri("image/jpeg", thumbnail(jpeg)) for i, jpeg in thumbs.items()},
     )
+
+
+def risk_order(summary: dict[str, Any]) -> list[str]:
+    """Cameras for "What to do": those to demote or investigate first, then by misses found."""
+    urgent = {"demote": 0, "investigate": 0}
+
+    def key(cam: str) -> tuple[int, int, str]:
+        c = summary["cameras"][cam]
+        misses = int(c["periods"]["all"]["audit"]["misses_found"])
+        return urgent.get(c["recommendation"]["action"], 1), -misses, cam
+
+    return sorted(summary["cameras"], key=key)
 
 
 def thumbnail(jpeg: bytes, width: int = THUMB_WIDTH) -> bytes:
@@ -110,32 +126,50 @@ def plot_precision_series(summary: dict[str, Any]) -> bytes | None:
 
 
 def plot_day_night(summary: dict[str, Any]) -> bytes | None:
-    """Day vs night precision per camera, with Wilson 95 % error bars and the review counts."""
+    """Day vs night precision per camera, with Wilson 95 % error bars and the review counts (PNG)."""
+    fig = day_night_figure(summary)
+    return None if fig is None else _png(fig)
+
+
+def day_night_figure(summary: dict[str, Any]) -> Figure | None:
+    """The day vs night figure (None when neither period has reviews).
+
+    The legend is drawn from fixed handles, not from the bars: a period with
+    no reviews on the first camera used to leave it out of the legend. Counts
+    sit above the bars (a short bar cannot hold white text), long camera names
+    are slanted, and the constrained layout keeps every label inside the figure.
+    """
     cams = list(summary["cameras"])
     if not any(
         summary["cameras"][c]["periods"][p]["precision"] for c in cams for p in ("day", "night")
     ):
         return None
-    fig, ax = _figure(max(5.0, 1.3 * len(cams) + 2), 3.4)
+    fig, ax = _figure(max(5.0, 1.3 * len(cams) + 2), 3.8)
     for k, period in enumerate(("day", "night")):
         for i, cam in enumerate(cams):
             block = summary["cameras"][cam]["periods"][period]
             est = block["precision"]
             x = i + (k - 0.5) * 0.38
             if est is None:
-                ax.text(x, 0.02, "no\nreviews", ha="center", va="bottom", fontsize=7, color="#666")
+                ax.text(x, 0.03, "no\nreviews", ha="center", va="bottom", fontsize=7, color="#666")
                 continue
             ax.bar(x, est["value"], width=0.36, color=DAY_NIGHT_COLORS[period],
-                   label=period if i == 0 else None,
                    yerr=[[est["value"] - est["low"]], [est["high"] - est["value"]]], capsize=3)  # fmt: skip
-            ax.text(x, 0.02, f"n={block['judged']}", ha="center", fontsize=7, color="white")
-    ax.axhline(summary["criteria"]["min_precision_lower"], color="#888", linestyle="--", lw=1)
-    ax.set_xticks(range(len(cams)), cams)
-    ax.set_ylim(0, 1.05)
+            ax.text(x, min(est["high"] + 0.02, 1.08), f"n={block['judged']}", ha="center",
+                    va="bottom", fontsize=7, color="#333")  # fmt: skip
+    target = summary["criteria"]["min_precision_lower"]
+    ax.axhline(target, color="#888", linestyle="--", lw=1)
+    slant = len(cams) > 4 or max((len(c) for c in cams), default=0) > 10
+    ax.set_xticks(range(len(cams)), cams, rotation=30 if slant else 0,
+                  ha="right" if slant else "center")  # fmt: skip
+    ax.set_xlim(-0.6, len(cams) - 0.4)
+    ax.set_ylim(0, 1.15)
     ax.set_ylabel("precision")
     ax.set_title(f"Day vs night (night = {summary['window']['night_hours']})")
-    fig.legend(loc="outside lower center", fontsize=8, ncols=2, frameon=False)
-    return _png(fig)
+    handles: list[Artist] = [Patch(color=DAY_NIGHT_COLORS[p], label=p) for p in ("day", "night")]
+    handles.append(Line2D([], [], color="#888", linestyle="--", lw=1, label=f"target {target:.2f}"))
+    fig.legend(handles=handles, loc="outside lower center", fontsize=8, ncols=3, frameon=False)
+    return fig
 
 
 def plot_verdicts(summary: dict[str, Any]) -> bytes | None:

@@ -218,6 +218,10 @@ class Evidence:
         precision_scope: which period it came from: "all", "day" or "night".
         recall: the estimated recall (point), or None when it cannot be estimated.
         audit_labelled: labelled audit samples behind the recall estimate.
+        misses_found: labelled audit frames that showed an alert label (confirmed misses)
+            in ``misses_scope``, out of ``misses_labelled`` labelled there.
+        misses_scope: where the misses are worst: "night", "day" or "all".
+        misses_recall: the estimated recall in ``misses_scope`` (None: not estimable).
     """
 
     judged: int
@@ -225,6 +229,10 @@ class Evidence:
     precision_scope: str = "all"
     recall: float | None = None
     audit_labelled: int = 0
+    misses_found: int = 0
+    misses_labelled: int = 0
+    misses_scope: str = "all"
+    misses_recall: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,6 +273,9 @@ def recommend(mode: str, ev: Evidence, c: PromotionConfig) -> Recommendation:
     ===========  ===========================================  ==============================
     mode         condition                                    code
     ===========  ===========================================  ==============================
+    shadow       misses found, recall unknown or < min_recall investigate_shadow_misses
+    review       misses found, recall unknown or < min_recall demote_shadow_misses
+    active       misses found, recall unknown or < min_recall demote_review_misses
     any          judged < min_reviewed                        keep_<mode>_few_reviews
     shadow       precision low < min_precision_lower          keep_shadow_low_precision
     shadow       otherwise                                    promote_review
@@ -281,11 +292,18 @@ def recommend(mode: str, ev: Evidence, c: PromotionConfig) -> Recommendation:
     "precision low" is the gating Wilson lower bound (``gating_precision``);
     recall is the point estimate, its interval is shown beside it.
 
+    Misses come first, before the review count: a bear alarm that misses bears
+    is the dangerous failure, and a precision that is not yet measured must not
+    hide misses that already are (22 labelled misses at night read "too few
+    reviews" before this rule existed).
+
     Raises:
         ValueError: for an unknown mode.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be shadow, review or active; got {mode!r}")
+    if ev.misses_found > 0 and (ev.misses_recall is None or ev.misses_recall < c.min_recall):
+        return _misses_rule(mode, ev)
     if ev.judged < c.min_reviewed:
         return _few_reviews(mode, ev, c)
     assert ev.precision_low is not None  # judged > 0
@@ -310,6 +328,25 @@ def recommend(mode: str, ev: Evidence, c: PromotionConfig) -> Recommendation:
             f" ({_below(ev.precision_low, c.min_precision_lower)})",
         )  # fmt: skip
     return _recall_rule(mode, ev, c)
+
+
+def _misses_rule(mode: str, ev: Evidence) -> Recommendation:
+    """Confirmed misses with a recall that does not clear the bar: step down and look where they are."""
+    where = {"night": " at night", "day": " by day"}.get(ev.misses_scope, "")
+    look = "investigate" + (f" {ev.misses_scope}" if ev.misses_scope != "all" else " the misses")
+    recall = "—" if ev.misses_recall is None else f"{ev.misses_recall:.2f}"
+    facts = (
+        f"{ev.misses_found} of {ev.misses_labelled} labelled audit frames{where} were missed"
+        f" (estimated recall {recall})"
+    )
+    if mode == "shadow":
+        return Recommendation(
+            "investigate_shadow_misses", "investigate", "shadow", f"keep in shadow, {look}: {facts}"
+        )
+    target = "shadow" if mode == "review" else "review"
+    return Recommendation(
+        f"demote_{target}_misses", "demote", target, f"demote to {target} / {look}: {facts}"
+    )
 
 
 def _few_reviews(mode: str, ev: Evidence, c: PromotionConfig) -> Recommendation:

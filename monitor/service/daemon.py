@@ -83,6 +83,7 @@ class Services:
             self.store,
             self.metrics,
             camera_status=lambda: {cam: w.status for cam, w in self.pipeline.captures.items()},
+            sensors={c.id: tuple(c.decision.alert_labels) for c in self.cfg.cameras if c.enabled},
             started_at=self.started_at,
         )
 
@@ -131,6 +132,7 @@ class Services:
                 labels=self.pipeline.classifier.meta.labels,
                 on_change=self._on_change,
                 allowed_hosts=None if self.cfg.web.auth.enabled else LOOPBACK_HOSTS,
+                frames=self.pipeline.latest,
             )
         # A restart binds the port the first server got (port 0 in tests).
         port = self.cfg.web.port if self.web is None else self.web.port

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from monitor.alerts.familiarity import Familiarity
+from monitor.alerts.latest import LatestFrames
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, ScoreLogTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
@@ -70,6 +71,7 @@ class Pipeline:
             {c.id: (c.mode, c.active_hours) for c in cameras}, cfg.timezone, load=store.camera_modes
         )
         self.candidate = self._load_candidate()
+        self.latest = LatestFrames()  # what each camera sees now, for the cameras page
         self.captures: dict[str, CaptureWorker] = {}
         self.decisions = LastDecisions()
         self.alerts = AlertStage(
@@ -149,6 +151,7 @@ class Pipeline:
         taps.append(StatsTap(recorder))
         if cfg.store.score_log:
             taps.append(ScoreLogTap())
+        taps.append(self.latest)
         return taps
 
     def _drift_tap(self) -> DriftTap | None:

@@ -89,8 +89,14 @@ class EventQueries(StoreCore):
         relabel: str | None = None,
         *,
         reviewed_at: float | None = None,
+        restores: Mapping[str, Any] | None = None,
     ) -> bool:
         """Record a reviewer's verdict: the event shows the latest, ``verdicts`` keeps them all.
+
+        Args:
+            restores: for an undo, the verdict it goes back to (its ``reason_code``
+                and ``note``, or empty for pending): the event shows those, while
+                the history row keeps the undo's own reason and note.
 
         Returns:
             True when the event exists and the verdict was stored.
@@ -104,7 +110,7 @@ class EventQueries(StoreCore):
             raise ValueError("reviewer must be non-empty")
         if (status == "relabelled") != bool(relabel):
             raise ValueError("relabel is required with status 'relabelled' and only with it")
-        verdict = {
+        verdict: dict[str, Any] = {
             "status": status,
             "reviewer": reviewer,
             "reason_code": reason_code,
@@ -112,6 +118,11 @@ class EventQueries(StoreCore):
             "relabel": relabel,
             "reviewed_at": time.time() if reviewed_at is None else reviewed_at,
         }
+        if restores is not None:
+            verdict["restores"] = {
+                "reason_code": restores.get("reason_code"),
+                "note": restores.get("note"),
+            }
         record = {"op": "verdict", "event_id": event_id, "verdict": verdict}
         return bool(
             self._write("set_verdict", record, None, lambda c: apply_verdict(c, event_id, verdict))

@@ -95,5 +95,9 @@ class ModeBook:
             return "shadow"
         return mode
 
+    def default(self, camera: str) -> tuple[str, str | None] | None:
+        """(mode, active hours) as the config file sets them, runtime changes aside; None if not configured."""
+        return self._defaults.get(camera)
+
     def cameras(self) -> list[str]:
         return list(self._defaults)

@@ -92,6 +92,16 @@ class OperationQueries(StoreCore):
         check_jpeg(sample.snapshot_jpeg)
         return self._write_or_log("add_audit_sample", lambda c: insert_audit(c, sample))
 
+    def audit_cameras(self) -> list[str]:
+        """Every camera that has audit samples, sorted (a loose scan of the camera/time index)."""
+        sql = (
+            "WITH RECURSIVE c(camera) AS (SELECT MIN(camera) FROM audit_samples UNION ALL"
+            " SELECT (SELECT MIN(camera) FROM audit_samples WHERE camera > c.camera) FROM c"
+            " WHERE c.camera IS NOT NULL) SELECT camera FROM c WHERE camera IS NOT NULL"
+        )
+        with self._reading() as conn:
+            return [str(r[0]) for r in conn.execute(sql).fetchall()]
+
     def list_audit_samples(
         self,
         *,
@@ -148,6 +158,19 @@ class OperationQueries(StoreCore):
             return cur.rowcount > 0
 
         return bool(self._write_or_raise("label_audit_sample", write))
+
+    def clear_audit_label(self, sample_id: int) -> bool:
+        """Take a human label back (an undo on the audit page); False when there is no such sample."""
+
+        def write(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE audit_samples SET label = NULL, labelled_by = NULL, labelled_at = NULL,"
+                " note = NULL WHERE id = ?",
+                (sample_id,),
+            )
+            return cur.rowcount > 0
+
+        return bool(self._write_or_raise("clear_audit_label", write))
 
     # --- notifications ----------------------------------------------------------
 

@@ -102,11 +102,14 @@ def update_event_row(
 
 
 def apply_verdict(conn: sqlite3.Connection, event_id: int, v: Mapping[str, Any]) -> bool:
+    # An undo's history row keeps its "undo" marker; the event shows the reason
+    # and note of the state it went back to (none for pending), not "undo".
+    shown = v.get("restores") or v
     cur = conn.execute(
         "UPDATE events SET review_status = ?, reviewer = ?, reason_code = ?, note = ?, relabel = ?,"
         " reviewed_at = ?, updated_at = ? WHERE id = ?",
-        (v["status"], v["reviewer"], v["reason_code"], v["note"], v["relabel"], v["reviewed_at"],
-         time.time(), event_id),
+        (v["status"], v["reviewer"], shown.get("reason_code"), shown.get("note"), v["relabel"],
+         v["reviewed_at"], time.time(), event_id),
     )  # fmt: skip
     if cur.rowcount == 0:
         return False

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,19 +144,30 @@ def pipeline_rate(
     }
 
 
-def fastai_rate(model_meta_arch: str, size: int, n_labels: int, images: int) -> float | None:
-    """``learn.predict`` images/s for the same architecture, in a subprocess (the edge never imports torch)."""
-    if importlib.util.find_spec("fastai") is None or not model_meta_arch:
-        return None
+FASTAI_MISSING = "fastai/torch not installed (pip install -e '.[train]')"
+
+
+def fastai_rate(
+    model_meta_arch: str, size: int, n_labels: int, images: int
+) -> tuple[float | None, str | None]:
+    """``learn.predict`` images/s for the same architecture, in a subprocess (the edge never imports torch).
+
+    Returns:
+        (images/s, None), or (None, why it could not be measured): the figure is
+        optional on an edge box, and a bare ``None`` in the output told nobody why.
+    """
+    if importlib.util.find_spec("fastai") is None or importlib.util.find_spec("torch") is None:
+        return None, FASTAI_MISSING
+    if not model_meta_arch:
+        return None, "the model's metadata names no architecture to rebuild in fastai"
     cmd = [sys.executable, "-m", "training.bench_fastai", "--arch", model_meta_arch, "--size", str(size),
            "--labels", str(n_labels), "--images", str(images)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
     if proc.returncode != 0:
-        logger.warning(
-            "fastai benchmark failed: %s", proc.stderr.strip().splitlines()[-1:] or proc.returncode
-        )
-        return None
-    return float(json.loads(proc.stdout.strip().splitlines()[-1])["img_s"])
+        last = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        logger.warning("fastai benchmark failed: %s", last)
+        return None, f"the fastai run failed: {last}"
+    return float(json.loads(proc.stdout.strip().splitlines()[-1])["img_s"]), None
 
 
 def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, budget_ms: float,
@@ -231,19 +243,33 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
     }
 
 
+STEPS = ("raw ONNX Runtime", "pipeline", "fastai", "overload 2x", "motion gate")
+
+
 def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: int, frames: int,
-              budget_ms: float, fastai_images: int, gate_minutes: float = 2.0) -> dict[str, Any]:  # fmt: skip
-    """Everything ``bearwatch bench`` reports, in one dict."""
+              budget_ms: float, fastai_images: int, gate_minutes: float = 2.0,
+              step: Callable[[str], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Everything ``bearwatch bench`` reports, in one dict.
+
+    Args:
+        step: called with each name of ``STEPS`` as that part starts (the CLI's progress bar).
+    """
+    tell = step or (lambda _name: None)
     clf = OnnxClassifier(model, "cpu", threads, warmup_batch=batch)
+    tell(STEPS[0])
     raw = raw_ort_rate(clf, batch, seconds)
+    tell(STEPS[1])
     with tempfile.TemporaryDirectory(prefix="bearwatch-bench-") as tmp:
         clip = make_bench_clip(Path(tmp) / "bench.avi", frames)
         pipe = pipeline_rate(clf, batch, threads, clip, cameras)
     h, _ = clf.input_hw
-    fastai = fastai_rate(clf.meta.arch, h, len(clf.labels), fastai_images)
+    tell(STEPS[2])
+    fastai, fastai_why = fastai_rate(clf.meta.arch, h, len(clf.labels), fastai_images)
     # Twice what the model alone can do: frames arrive pre-decoded, so the
     # inference worker is the bottleneck being overloaded.
+    tell(STEPS[3])
     overload = overload_run(clf, batch, threads, 2.0 * raw, budget_ms, seconds)
+    tell(STEPS[4])
     gate = motion_gate_cpu(clf, threads, minutes=gate_minutes)
 
     return {
@@ -258,6 +284,9 @@ def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: in
         "ratio": round(pipe["img_s"] / raw, 3),
         "fastai_img_s": None if fastai is None else round(fastai, 1),
         "pipeline_vs_fastai": None if not fastai else round(pipe["img_s"] / fastai, 2),
+        "missing": {}
+        if fastai_why is None
+        else {"fastai_img_s": fastai_why, "pipeline_vs_fastai": fastai_why},  # fmt: skip
         "overload": overload,
         "motion_gate": gate,
     }

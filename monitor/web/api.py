@@ -143,7 +143,7 @@ def api_undo(event_id: int, request: Request, store: Store, user: CsrfUser) -> J
         raise HTTPException(409, f"event {event_id} has no verdict to undo")
     note = f"undo of {last['status']} by {last['reviewer']}"
     ok = store.set_verdict(
-        event_id, target["status"], user.name, UNDO_REASON, note, target["relabel"]
+        event_id, target["status"], user.name, UNDO_REASON, note, target["relabel"], restores=target
     )
     return _after_verdict(request, store, event_id, ok, undo=True)
 
@@ -246,7 +246,13 @@ def camera_rows(store: ReviewStore, modes: ModeBook | None, now: float) -> list[
         # "Now" only when the book agrees with what is shown (a book without the store may lag).
         agrees = modes is not None and modes.configured(cam) == (row["mode"], row["active_hours"])
         row["effective_now"] = modes.effective(cam, now) if modes is not None and agrees else None
-        row["history"] = history.get(cam, [])[:20]
+        # The first change has no stored old mode: it left the config's mode, so name it.
+        default = modes.default(cam) if modes is not None else None
+        configured = default[0] if default is not None else None
+        row["history"] = [
+            {**h, "from_mode": h["old_mode"] or configured or "config"}
+            for h in history.get(cam, [])[:20]
+        ]
         row["levers"] = _levers_summary(store.score_log.recommendation(cam))
         rows.append(row)
     return rows
@@ -320,6 +326,18 @@ def api_audit_label(
     if not store.label_audit_sample(sample_id, body.label, user.name, note):
         raise HTTPException(404, f"audit sample {sample_id} not found")
     payload = {"sample_id": sample_id, "label": body.label, "labelled_by": user.name}
+    _changed(request, "audit_label", payload)
+    return payload
+
+
+@router.post("/api/audit/{sample_id:int}/unlabel")
+def api_audit_unlabel(
+    sample_id: int, request: Request, store: Store, user: CsrfUser
+) -> dict[str, Any]:
+    """Take an audit label back (the audit page's undo)."""
+    if not store.clear_audit_label(sample_id):
+        raise HTTPException(404, f"audit sample {sample_id} not found")
+    payload = {"sample_id": sample_id, "label": None, "labelled_by": user.name}
     _changed(request, "audit_label", payload)
     return payload
 

@@ -41,8 +41,10 @@ from monitor.metrics import Metrics
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.web import api as review_api
+from monitor.web import live as live_updates
 from monitor.web import pages as review_pages
 from monitor.web.api import ChangeFn
+from monitor.web.audit_runs import ThumbCache
 from monitor.web.auth import Access, SignInRequired
 from monitor.web.auth import router as auth_router
 from monitor.worker import Worker
@@ -86,6 +88,7 @@ def create_app(
     labels: Sequence[str] = (),
     on_change: ChangeFn | None = None,
     allowed_hosts: Sequence[str] | None = None,
+    frames: live_updates.FrameSource | None = None,
 ) -> FastAPI:
     """Build the web app around one store, one metrics registry and a health callback.
 
@@ -102,6 +105,8 @@ def create_app(
         allowed_hosts: accepted ``Host`` headers (None: any). Without sign-in the
             daemon passes the loopback names, so a web page elsewhere cannot reach
             the review API through DNS rebinding.
+        frames: each camera's newest decided frame, for the cameras page;
+            None: no live frames (the standalone review server).
 
     Raises:
         ValueError: when a configured password hash is malformed.
@@ -116,8 +121,11 @@ def create_app(
     app.state.labels = tuple(labels)
     app.state.on_change = on_change
     app.state.templates = templates
+    app.state.live = live_updates.LiveState(store, metrics, health, frames)
+    app.state.audit_thumbs = ThumbCache(store.get_audit_snapshot)
     app.include_router(open_router)
     app.include_router(auth_router)
+    app.include_router(live_updates.router)
     app.include_router(review_api.router)  # before the pages: the routes keep their order
     app.include_router(review_pages.router)
     app.add_middleware(SecurityHeaders)

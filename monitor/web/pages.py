@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from monitor.records import REASON_CODES
 from monitor.types import EVENT_KINDS, MODES, REVIEW_STATUSES
 from monitor.web.api import camera_rows
+from monitor.web.audit_runs import collapse
 from monitor.web.auth import User, current_user, render
 from monitor.web.wire import (
     PAGE_SIZE,
@@ -85,13 +86,21 @@ def audit_page(
     )
     page = rows[:PAGE_SIZE]
     root = request.scope.get("root_path", "")
+    runs = collapse(page, request.app.state.audit_thumbs.get)
+    modes = request.app.state.modes
     context = {
         "page": "audit",
-        "samples": [sample_json(s, root) for s in page],
+        "samples": [
+            {**sample_json(r.first, root), "run_ids": r.ids, "similar": len(r.others)} for r in runs
+        ],
+        "shown": len(page),
         "next_before_id": page[-1]["id"] if len(rows) > PAGE_SIZE else None,
         "filters": {"camera": camera or "", "labelled": labelled or ""},
         "choices": label_choices(request, store),
-        "cameras": store.event_cameras(),
+        # Every camera: configured ones, and any the store has alerts or samples from.
+        "cameras": sorted(
+            {*(modes.cameras() if modes else ()), *store.event_cameras(), *store.audit_cameras()}
+        ),
     }
     return render(request, "audit.html", context)
 
@@ -104,5 +113,7 @@ def cameras_page(request: Request, store: Store, user: User) -> Response:
         "cameras": camera_rows(store, request.app.state.modes, time.time()),
         "modes": MODES,
         "can_change": user.is_admin,
+        "live": request.app.state.live.cameras.get()["cameras"],
+        "has_frames": request.app.state.live.frames is not None,
     }
     return render(request, "cameras.html", context)

@@ -29,7 +29,14 @@
   }
 
   // <form data-api="/api/..."> posts its fields as JSON; empty fields are sent as null.
-  document.querySelectorAll("form[data-api]").forEach(function (form) {
+  document.querySelectorAll("form[data-api]").forEach(bindForm);
+  // Items the live poll adds (live.js) get the same handlers.
+  document.addEventListener("bearwatch:added", function (ev) {
+    ev.detail.forEach(function (li) { li.querySelectorAll("form[data-api]").forEach(bindForm); });
+  });
+
+  function bindForm(form) {
+    if (form.dataset.keep) return; // audit label forms: audit() below handles them, keys included
     if (form.querySelector("button[name=label]")) {
       // Enter in the note would submit with the first label button: make the human pick one.
       form.addEventListener("keydown", function (ev) {
@@ -60,12 +67,130 @@
         say(out, e.message, true);
       }
     });
-  });
+  }
 
   if (document.body.dataset.page === "queue") queue();
+  if (document.body.dataset.page === "audit") audit();
+
+  // The audit page: the queue's keyboard flow for labels. A card may stand for a run of
+  // look-alike frames (data-ids): its label goes to every frame of the run.
+  function audit() {
+    let items = Array.from(document.querySelectorAll("#audit > li.ev"));
+    const help = document.getElementById("help");
+    const done = [];  // [{li, ids, before}] labels given from this page, newest last: z takes them back
+    let idx = Math.max(0, items.findIndex(function (li) { return !li.dataset.label; }));
+    let busy = false;
+
+    function select(i, quiet) {
+      if (!items.length) return;
+      idx = Math.min(Math.max(i, 0), items.length - 1);
+      items.forEach(function (li, j) { li.classList.toggle("sel", j === idx); });
+      if (!quiet) items[idx].scrollIntoView({ block: "nearest" });
+    }
+
+    function show(li, label, text, isError) {
+      li.dataset.label = label || "";
+      li.classList.toggle("reviewed", Boolean(label));
+      li.querySelectorAll("button[name=label]").forEach(function (b) { b.classList.toggle("on", b.value === label); });
+      say(li.querySelector(".say"), text, isError);
+    }
+
+    async function label(li, value) {
+      if (busy || !li) return;
+      busy = true;
+      const ids = li.dataset.ids.split(" ");
+      const note = li.querySelector("input[name=note]").value.trim() || null;
+      const before = li.dataset.label || null;
+      say(li.querySelector(".say"), "saving…");
+      try {
+        for (const id of ids) await post("/api/audit/" + id + "/label", { label: value, note: note });
+        done.push({ li: li, ids: ids, before: before });
+        show(li, value, "labelled " + value + (ids.length > 1 ? " (" + ids.length + " frames)" : ""));
+        if (items.indexOf(li) === idx && idx < items.length - 1) select(idx + 1);
+      } catch (e) {
+        say(li.querySelector(".say"), e.message, true);
+      } finally {
+        busy = false;
+      }
+    }
+
+    async function undo() {
+      if (busy || !done.length) return;
+      busy = true;
+      const last = done[done.length - 1];
+      try {
+        for (const id of last.ids) {
+          if (last.before) await post("/api/audit/" + id + "/label", { label: last.before });
+          else await post("/api/audit/" + id + "/unlabel");
+        }
+        done.pop();
+        show(last.li, last.before, last.before ? "back to " + last.before : "label taken back");
+        select(items.indexOf(last.li));
+      } catch (e) {
+        say(last.li.querySelector(".say"), e.message, true);
+      } finally {
+        busy = false;
+      }
+    }
+
+    function bind(li) {
+      li.addEventListener("click", function () { select(items.indexOf(li), true); });
+      const form = li.querySelector("form");
+      form.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        if (ev.submitter && ev.submitter.name === "label") label(li, ev.submitter.value);
+      });
+      form.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" && ev.target.matches("input")) {
+          ev.preventDefault();
+          say(form.querySelector(".say"), "pick a label");
+        }
+      });
+    }
+    items.forEach(bind);
+    document.addEventListener("bearwatch:added", function (ev) {
+      const current = items[idx];
+      items = Array.from(document.querySelectorAll("#audit > li.ev"));
+      ev.detail.forEach(bind);
+      idx = current ? items.indexOf(current) : 0;
+      select(idx, true);
+    });
+    document.querySelectorAll("[data-help]").forEach(function (b) {
+      b.addEventListener("click", function () { help.showModal(); });
+    });
+
+    function next() { select(idx + 1); }
+    function prev() { select(idx - 1); }
+    const keys = {
+      j: next, ArrowDown: next, s: next, k: prev, ArrowUp: prev, z: undo,
+      n: function () { const li = items[idx]; if (li) li.querySelector("input[name=note]").focus(); },
+      "?": function () { help.showModal(); },
+    };
+
+    document.addEventListener("keydown", function (ev) {
+      if (ev.ctrlKey || ev.metaKey || ev.altKey || help.open) return;
+      if (ev.target.matches("input, select, textarea")) {
+        if (ev.key === "Escape") { ev.target.blur(); ev.preventDefault(); }
+        return;
+      }
+      const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+      const li = items[idx];
+      const buttons = li ? Array.from(li.querySelectorAll("button[name=label]")) : [];
+      const digit = /^[1-9]$/.test(key) ? Number(key) : 0;
+      if (digit && digit <= buttons.length) {
+        label(li, buttons[digit - 1].value);
+      } else if (keys[key]) {
+        keys[key]();
+      } else {
+        return;
+      }
+      ev.preventDefault();
+    });
+    select(idx, true);
+  }
 
   function queue() {
-    const items = Array.from(document.querySelectorAll("#queue > li.ev"));
+    let items = Array.from(document.querySelectorAll("#queue > li.ev"));
     const bar = document.getElementById("bar");
     const out = document.getElementById("say");
     const note = document.getElementById("note");
@@ -198,11 +323,21 @@
       if (details) details.open = !details.open;
     }
 
-    items.forEach(function (li, j) {
-      li.addEventListener("click", function () { select(j); });
+    function bind(li) {
+      li.addEventListener("click", function () { select(items.indexOf(li)); });
       li.querySelector("details.history").addEventListener("toggle", function (ev) {
         if (ev.target.open) loadHistory(li);
       });
+    }
+    items.forEach(bind);
+    // New events from the live poll go on top; the selection stays on the same event.
+    document.addEventListener("bearwatch:added", function (ev) {
+      const current = items[idx];
+      items = Array.from(document.querySelectorAll("#queue > li.ev"));
+      ev.detail.forEach(bind);
+      if (current) idx = items.indexOf(current);
+      else idx = Math.max(0, items.findIndex(function (li) { return li.dataset.status === "pending"; }));
+      select(idx, true);
     });
     reasonButtons.forEach(function (b) { b.addEventListener("click", function () { pickReason(b.dataset.reason); }); });
     bar.querySelectorAll("button[data-verdict]").forEach(function (b) {

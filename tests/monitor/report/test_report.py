@@ -256,6 +256,21 @@ CRITERIA = PromotionConfig(
          "keep active: precision lower bound 0.85 ≥ 0.80"),  # too few audits to judge recall
         ("active", Evidence(40, 0.85, recall=0.95, audit_labelled=60), "keep_active",
          "keep active: precision lower bound 0.85 ≥ 0.80"),
+        # Confirmed misses lead, whatever the review count.
+        ("shadow", Evidence(24, None, misses_found=22, misses_labelled=22, misses_scope="night"),
+         "investigate_shadow_misses", "keep in shadow, investigate night: 22 of 22 labelled audit frames"
+         " at night were missed (estimated recall —)"),
+        ("review", Evidence(5, None, misses_found=3, misses_labelled=40, misses_recall=0.6),
+         "demote_shadow_misses", "demote to shadow / investigate the misses: 3 of 40 labelled"
+         " audit frames were missed (estimated recall 0.60)"),
+        ("active", Evidence(40, 0.85, misses_found=2, misses_labelled=9, misses_scope="day",
+                            misses_recall=0.5), "demote_review_misses",
+         "demote to review / investigate day: 2 of 9 labelled audit frames by day were missed"
+         " (estimated recall 0.50)"),
+        # Misses with a recall that clears the bar: the other rules decide.
+        ("active", Evidence(40, 0.85, recall=0.95, audit_labelled=60, misses_found=1,
+                            misses_labelled=60, misses_recall=0.95), "keep_active",
+         "keep active: precision lower bound 0.85 ≥ 0.80"),
     ],
 )  # fmt: skip
 def test_recommendation_rules(mode: str, evidence: Evidence, code: str, text: str) -> None:
@@ -507,6 +522,7 @@ def test_gate_counts_precision_review_time_and_day_night_split(report: dict[str,
     assert gate["recommendation"] == {
         "code": "promote_review", "action": "promote", "target_mode": "review",
         "text": "ready for review: precision lower bound 0.47 ≥ 0.45", "precision_scope": "all",
+        "misses_scope": "all",
     }  # fmt: skip
     assert [(p["bucket"], p["alerts"], p["judged"]) for p in gate["precision_series"]] == [
         ("2024-06-03", 12, 12), ("2024-06-04", 2, 0)

@@ -142,6 +142,11 @@ def test_daemon_notifies_serves_and_stops_on_sigterm(
     metrics = d.get("/metrics").text
     assert 'bearwatch_frames_processed_total{camera="trail"}' in metrics
     assert "bearwatch_capture_to_decision_seconds_bucket" in metrics
+    # The cameras page's live parts: the pipeline's latest frame and the camera's state now.
+    frame = d.get("/api/cameras/trail/latest.jpg")
+    assert frame.status_code == 200 and frame.content[:2] == b"\xff\xd8", frame.text
+    live = d.get("/api/cameras/live").json()["cameras"]["trail"]
+    assert live["status"] == "online" and live["frame_at"] is not None
 
     t0 = time.monotonic()
     d.proc.send_signal(signal.SIGTERM)

@@ -466,8 +466,11 @@ def test_undo_walks_back_as_new_history_rows(store: ReviewStore, client: TestCli
     first = post(client, "/api/events/3/undo")
     assert first.status_code == 200, first.text
     assert first.json()["event"]["review_status"] == "confirmed"
+    # Regression: an undone verdict kept reason "undo" on the event.
+    assert first.json()["event"]["reason_code"] == "clear"
     second = post(client, "/api/events/3/undo")
     assert second.json()["event"]["review_status"] == "pending"
+    assert (second.json()["event"]["reason_code"], second.json()["event"]["note"]) == (None, None)
     assert post(client, "/api/events/3/undo").status_code == 409
     history = store.verdict_history(3)
     assert [(h["status"], h["reason_code"]) for h in history] == [
