@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config.base import HOURS, SLUG, Strict, is_loopback
+from monitor.config.base import HOURS, SLUG, Strict, is_loopback, url_problem
 from monitor.config.camera import CameraConfig, DriftConfig
 
 
@@ -95,6 +95,14 @@ class WebhookConfig(Strict):
         None, min_length=8, description="HMAC-SHA256 key for X-Bearwatch-Signature"
     )
     timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+
+    @field_validator("url")
+    @classmethod
+    def _has_host(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class NotificationsConfig(Strict):
