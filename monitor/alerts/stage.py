@@ -306,7 +306,7 @@ class AlertStage(Worker):
                 summary.id,
                 ev.peak_score,
             )
-        self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]
+        self.store.update_event(summary.id, last_frame_at=ev.at, **fields)  # type: ignore[arg-type]
 
 
 def _memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:

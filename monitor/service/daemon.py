@@ -206,6 +206,11 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
         logger.error("refusing to start: %s (check store.path)", exc)
         return exc.exit_code
     try:
+        # No alert stage runs yet: every event still open was left so by a crash.
+        store.close_interrupted_events()
+    except StoreError as exc:
+        logger.error("events left open by a crash stay open until the next start: %s", exc)
+    try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
         services = Services(cfg, store, metrics, pipeline)
         services.start_web()

@@ -20,13 +20,13 @@ MAX_LIST_LIMIT = 1000
 
 EVENT_FIELDS = (
     "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, created_at, updated_at"
+    " drift_flags, ood_score, details, frames, created_at, updated_at, last_frame_at"
 )
 SELECT_EVENTS = (
     "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
     " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
     " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, s.event_id IS NOT NULL AS has_snapshot"
+    " e.created_at, e.updated_at, e.interrupted, s.event_id IS NOT NULL AS has_snapshot"
     " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
 )
 
@@ -70,11 +70,12 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
         return int(found[0][0])
     now = time.time()
     cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
             ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
             to_json(ev.details), ev.frames, now, now,
+            ev.start_at if ev.end_at is None else ev.end_at,
         ),
     )  # fmt: skip
     event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
@@ -120,6 +121,24 @@ def apply_verdict(conn: sqlite3.Connection, event_id: int, v: Mapping[str, Any])
              v["reviewed_at"]),
         )  # fmt: skip
     return True
+
+
+def close_interrupted(conn: sqlite3.Connection) -> list[tuple[int, str, float]]:
+    """Close every event still open, at its last recorded frame, and mark it interrupted.
+
+    Returns:
+        ``(id, camera, end_at)`` of each event closed.
+    """
+    rows = conn.execute(
+        "SELECT id, camera, COALESCE(last_frame_at, start_at) FROM events WHERE end_at IS NULL"
+    ).fetchall()
+    now = time.time()
+    for event_id, _, end_at in rows:
+        conn.execute(
+            "UPDATE events SET end_at = ?, interrupted = 1, updated_at = ? WHERE id = ?",
+            (end_at, now, event_id),
+        )
+    return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
 
 def put_snapshot(conn: sqlite3.Connection, event_id: int, jpeg: bytes, now: float) -> None:
@@ -187,6 +206,7 @@ def event_dict(row: sqlite3.Row) -> dict[str, Any]:
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
     out["has_snapshot"] = bool(out["has_snapshot"])
+    out["interrupted"] = bool(out["interrupted"])
     return out
 
 
