@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,6 +68,24 @@ class WebConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="reverse proxies (IP or CIDR) whose X-Forwarded-For/-Proto are believed; "
+        "empty: forwarded headers are ignored from everyone, loopback included",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:

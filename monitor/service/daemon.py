@@ -131,6 +131,7 @@ class Services:
                 labels=self.pipeline.classifier.meta.labels,
                 on_change=self._on_change,
                 allowed_hosts=None if self.cfg.web.auth.enabled else LOOPBACK_HOSTS,
+                trusted_proxies=self.cfg.web.trusted_proxies,
             )
         # A restart binds the port the first server got (port 0 in tests).
         port = self.cfg.web.port if self.web is None else self.web.port

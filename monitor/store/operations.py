@@ -150,6 +150,35 @@ class OperationQueries(StoreCore):
 
     # --- notifications ----------------------------------------------------------
 
+    # --- web sessions -------------------------------------------------------------
+
+    def revoke_session(self, session_id: str, expires_at: float) -> None:
+        """Remember a signed-out session until its cookie would have expired anyway.
+
+        Raises:
+            StoreError: when it cannot be stored (the web still refuses the
+                session in this process).
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO revoked_sessions (session_id, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                (session_id, float(expires_at)),
+            )
+
+        self._write_or_raise("revoke_session", write)
+
+    def revoked_sessions(self) -> dict[str, float]:
+        """Session ids signed out and not yet expired, with when each would expire."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at >= ?",
+                (time.time(),),
+            ).fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     def record_delivery(
         self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
     ) -> None:
