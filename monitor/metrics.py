@@ -116,6 +116,29 @@ class Metrics:
             "Inference batches that failed and were skipped",
             registry=r,
         )
+        # Capacity: offered = processed + dropped counts only frames that were read;
+        # these say how many the source (or the box reading it) never delivered.
+        self.frames_missed = Counter(
+            "bearwatch_frames_missed",
+            "Frames the camera's fps asked for that the source never delivered (read too slowly)",
+            ["camera"],
+            registry=r,
+        )
+        self.read_fps = Gauge(
+            "bearwatch_camera_read_fps",
+            "Sampled frames per second over the last seconds (compare bearwatch_camera_target_fps)",
+            ["camera"],
+            registry=r,
+        )
+        self.target_fps = Gauge(
+            "bearwatch_camera_target_fps", "The camera's configured fps", ["camera"], registry=r
+        )
+        self.replay_speed = Gauge(
+            "bearwatch_camera_replay_speed",
+            "File cameras in real-time pacing: video seconds played per wall second (1.0 = real time)",
+            ["camera"],
+            registry=r,
+        )
 
     def set_camera_status(self, camera: str, status: str) -> None:
         for s in CAMERA_STATUSES:

@@ -110,7 +110,11 @@ class Services:
         if self.web is not None:
             extra["web"] = self.web.is_alive()
         report["workers"].update(extra)
-        report["ok"] = report["ok"] and all(extra.values())
+        report["problems"] += [
+            f"worker {name} is not running" for name, up in extra.items() if not up
+        ]
+        report["ok"] = not report["problems"]
+        report["status"] = "ok" if report["ok"] else "degraded"
         return report
 
     def start_web(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
+from monitor.capture.rate import KEEPING_UP
 from monitor.capture.worker import CaptureWorker
 from monitor.config import CameraConfig, Config
 from monitor.decide.audit import AuditSampler
@@ -297,28 +298,58 @@ class Pipeline:
         return {"state": state, "flags": list(flags), "statistics": tap.monitor.statistics(camera)}
 
     def health(self) -> HealthReport:
-        """Per-camera status and the last successful inference, for ``/healthz``."""
+        """Per-camera status, capacity and the last successful inference, for ``/healthz``.
+
+        Degraded (``ok`` False) when a worker is down, the store is failing,
+        or no camera is online (all offline, reconnecting or ended).
+        """
         now = self.clock()
         last_inf = self.inference.last_inference_mono
-        cams: dict[str, CameraHealth] = {
-            cam_id: {
-                "status": w.status,
-                "source": next(c.safe_source for c in self.cfg.cameras if c.id == cam_id),
-                "seconds_since_frame": None
-                if w.last_frame_mono is None
-                else round(now - w.last_frame_mono, 3),
-                "last_error": w.last_error,
-                "drift": self._drift_health(cam_id),
-            }
-            for cam_id, w in self.captures.items()
-        }
+        cams = {cam_id: self._camera_health(w, now) for cam_id, w in self.captures.items()}
         workers = {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()}
+        problems = [f"worker {name} is not running" for name, alive in workers.items() if not alive]
+        if not self.store.healthy:
+            problems.append("the review store is failing (writes are being spilled)")
+        if not any(c["status"] == "online" for c in cams.values()):
+            problems.append("no camera is online")
+        warnings = [
+            f"camera {cid} reads {c['read_fps']:.1f} of {c['target_fps']:g} frames/s asked"
+            for cid, c in cams.items()
+            if c["keeping_up"] is False and c["read_fps"] is not None
+        ] + [
+            f"camera {cid} replays at {c['replay_speed']:.2f}x real time"
+            for cid, c in cams.items()
+            if c["replay_speed"] is not None and c["replay_speed"] < KEEPING_UP
+        ]
         return {
-            "ok": bool(all(workers.values()) and self.store.healthy),
+            "ok": not problems,
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "warnings": warnings,
             "model_version": self.classifier.meta.model_version,
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
             "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,
+        }
+
+    def _camera_health(self, w: CaptureWorker, now: float) -> CameraHealth:
+        read_fps, speed = w.read_fps, w.replay_speed
+        live = w.cfg.kind != "file"
+        return {
+            "status": w.status,
+            "source": w.cfg.safe_source,
+            "seconds_since_frame": None
+            if w.last_frame_mono is None
+            else round(now - w.last_frame_mono, 3),
+            "last_error": w.last_error,
+            "drift": self._drift_health(w.cfg.id),
+            "target_fps": w.cfg.fps,
+            "read_fps": None if read_fps is None else round(read_fps, 2),
+            "frames_missed": w.frames_missed,
+            "keeping_up": None
+            if read_fps is None or not live or w.status != "online"
+            else read_fps >= KEEPING_UP * w.cfg.fps,
+            "replay_speed": None if speed is None else round(speed, 3),
         }
