@@ -6,10 +6,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
 from monitor.errors import ConfigError
@@ -86,8 +89,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
                              decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
-    except (MonitorError, ValueError) as exc:  # ValueError: a decision setting out of bounds
+    except ValidationError as exc:  # a flag out of bounds: name the flag, one line each
+        for line in flag_errors(exc):
+            print(f"replay: {line}", file=sys.stderr)
+        return 2
+    except (MonitorError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    if summary["unreadable"]:
+        for path in summary["unreadable"]:
+            print(
+                f"replay: {path}: no decodable video frames (empty, truncated or not a video)",
+                file=sys.stderr,
+            )
         return 2
     if args.json:
         print(json.dumps(summary))
@@ -105,6 +119,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not summary["events"]:
         print("  no events")
     return 0
+
+
+# Replay flags by the config field they set, so an error names what the user typed.
+REPLAY_FLAGS = {
+    "alert_labels": "--alert-labels",
+    "threshold": "--threshold",
+    "window": "--window",
+    "min_hits": "--min-hits",
+    "end_after_s": "--end-after-s",
+    "recheck_s": "--recheck-s",
+    "fps": "--fps",
+    "max_batch": "--max-batch",
+    "threads": "--threads",
+}
+
+
+def flag_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, naming the replay flag (``--threshold: …``), never a pydantic dump."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        names = [str(p) for p in err["loc"] if isinstance(p, str)]
+        flag = REPLAY_FLAGS.get(names[-1]) if names else None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if flag is None:  # a rule across flags: name them as flags in the message
+            for field, name in REPLAY_FLAGS.items():
+                msg = re.sub(rf"\b{field}\b", name, msg)
+            lines.append(msg)
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"{flag}: {msg}{shown}")
+    return lines
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
