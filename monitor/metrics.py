@@ -81,6 +81,16 @@ class Metrics:
         )
         self.store_healthy = Gauge("bearwatch_store_healthy", "0 after a write gave up", registry=r)
         self.store_healthy.set(1)
+        self.store_writer_queue = Gauge(
+            "bearwatch_store_writer_queue",
+            "Store writes waiting for the store-writer thread",
+            registry=r,
+        )
+        self.store_writer_overflows = Counter(
+            "bearwatch_store_writer_overflows",
+            "Store writes that found the writer's queue full and were spilled on the caller's thread",
+            registry=r,
+        )
         self.worker_restarts = Counter(
             "bearwatch_worker_restarts_total",
             "Workers restarted by the supervisor",

@@ -201,6 +201,7 @@ class HealthReport(TypedDict):
     model_version: str
     providers: list[str]
     store_healthy: bool
+    store_backlog: int  # writes waiting for the store-writer thread
     workers: dict[str, bool]
     seconds_since_inference: float | None
     cameras: dict[str, CameraHealth]

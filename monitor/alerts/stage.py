@@ -1,10 +1,13 @@
 """The ``alerts`` thread: predictions → per-camera decisions → review store → taps and event observers.
 
 Decisions are cheap, store writes are not: keeping them off the inference
-thread means a slow disk never stalls the model. The queue between the two is
+thread means a slow disk never stalls the model, and handing them to the
+store writer (``monitor.store.writer``) means a slow or locked store never
+stalls the decisions either. The queue between inference and the stage is
 bounded but large, and a put that cannot get in is logged and counted, never
-silent. Every event is written (and committed) to the store before any
-observer — the notifier — hears of it. Drift, audit, candidate and
+silent. Every event is written (and committed, or spilled durably) to the
+store before any observer — the notifier — hears of it: observers run on the
+writer's thread, after the write. Drift, audit, candidate and
 statistics are taps (``monitor.alerts.taps``): the stage hands each decided
 frame to every tap and stores what they hand back. The stage keeps only the
 events still open (or within their cooldown), so its memory stays flat in a
@@ -13,6 +16,7 @@ daemon that runs for months.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import time
@@ -37,6 +41,7 @@ from monitor.metrics import Metrics
 from monitor.records import AuditSample, NewEvent
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
+from monitor.store.writer import StoreWriter
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -57,6 +62,8 @@ class AlertStage(Worker):
         clock: monotonic clock for latency.
         extras: drift monitor, rollout modes, audit sampler, shadow candidate and
             statistics recorder — each optional.
+        writer: runs the store writes on its own thread; None: they run on this
+            one (tests, tools that want the old synchronous order).
     """
 
     def __init__(
@@ -73,8 +80,10 @@ class AlertStage(Worker):
         drift: DriftTap | None = None,
         taps: Sequence[Tap] = (),
         decisions: LastDecisions | None = None,
+        writer: StoreWriter | None = None,
     ) -> None:
         super().__init__("alerts", clock)
+        self.writer = writer
         self.mode_book = modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
         self.drift = drift  # also a tap; kept by name because alerts carry its flags
         self.taps: list[Tap] = ([drift] if drift is not None else []) + list(taps)
@@ -151,17 +160,27 @@ class AlertStage(Worker):
         for tap in self.taps:
             self._persist(tap.flush(now, wall, force))
 
+    def _write(self, job: Callable[[], None]) -> None:
+        """Run a store write on the writer's thread (or here, without a writer)."""
+        if self.writer is None:
+            job()
+        else:
+            self.writer.submit(job)
+
     def _persist(self, records: Sequence[Record]) -> None:
-        """Store what a tap handed back (each write retries, then spills or logs: never raises)."""
+        """Hand what a tap returned to the writer (each write retries, then spills or logs: never raises)."""
         for record in records:
-            if isinstance(record, NewEvent):
-                self.store.add_event(record)
-            elif isinstance(record, AuditSample):
-                self.store.add_audit_sample(record)
-            elif isinstance(record, StatsRows):
-                self.store.add_camera_stats(list(record.rows))
-            else:
-                self.store.add_candidate_comparison(record.counts, list(record.disagreements))
+            self._write(functools.partial(self._store_record, record))
+
+    def _store_record(self, record: Record) -> None:
+        if isinstance(record, NewEvent):
+            self.store.add_event(record)
+        elif isinstance(record, AuditSample):
+            self.store.add_audit_sample(record)
+        elif isinstance(record, StatsRows):
+            self.store.add_camera_stats(list(record.rows))
+        else:
+            self.store.add_candidate_comparison(record.counts, list(record.disagreements))
 
     def _decide(self, pred: Prediction) -> None:
         frame = pred.frame
@@ -234,34 +253,70 @@ class AlertStage(Worker):
         )
 
     def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
+        """Decide what the event's row becomes here; write it (then tell observers) on the writer."""
         key = (ev.camera, ev.label, ev.number)
         summary = self._open.get(key)
+        job: Callable[[], None]
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(self._new_event(ev, frame, probs))
             summary = EventSummary(
-                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
+                None, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
             )
             self._open[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
-            logger.info(
-                "camera %s: %s event %s started (score %.2f)",
-                ev.camera,
-                ev.label,
-                event_id,
-                ev.score,
+            job = functools.partial(
+                self._store_start, ev, summary, self._new_event(ev, frame, probs)
             )
-        elif summary.id is None:
-            # The start went to the spill file (store unavailable): adding again
-            # with the current state merges into the same row once it replays.
-            summary.id = self.store.add_event(self._new_event(ev, frame, probs))
         else:
-            self._update(summary, ev, None if frame is None else frame.snapshot)
+            fields = self._update_fields(ev, None if frame is None else frame.snapshot)
+            job = functools.partial(
+                self._store_change, ev, summary, fields, lambda: self._new_event(ev, frame, probs)
+            )
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
-        for recorder in self.recorders:
-            recorder.on_event(key, summary)
         if ev.kind == "end":
             self._forget_cooled(ev.camera, ev.end_at)
+        self._write(functools.partial(self._stored, key, ev, summary, job))
+
+    def _store_start(self, ev: DecisionEvent, summary: EventSummary, new: NewEvent) -> None:
+        summary.id = self.store.add_event(new)
+        logger.info(
+            "camera %s: %s event %s started (score %.2f)", ev.camera, ev.label, summary.id, ev.score
+        )
+
+    def _store_change(
+        self,
+        ev: DecisionEvent,
+        summary: EventSummary,
+        fields: Mapping[str, object],
+        new: Callable[[], NewEvent],
+    ) -> None:
+        if summary.id is None:
+            # The start went to the spill file (store unavailable): adding again
+            # with the current state merges into the same row once it replays.
+            summary.id = self.store.add_event(new())
+        else:
+            self.store.update_event(summary.id, last_frame_at=ev.at, **fields)  # type: ignore[arg-type]
+        if ev.kind == "resume":
+            logger.info(
+                "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
+            )
+        elif ev.kind == "end":
+            logger.info(
+                "camera %s: %s event %s ended (peak %.2f)",
+                ev.camera, ev.label, summary.id, ev.peak_score,
+            )  # fmt: skip
+
+    def _stored(
+        self,
+        key: tuple[str, str, int],
+        ev: DecisionEvent,
+        summary: EventSummary,
+        job: Callable[[], None],
+    ) -> None:
+        """On the writer: the write, then the recorders and observers (stored before anyone hears)."""
+        job()
+        for recorder in self.recorders:
+            recorder.on_event(key, summary)
         for observer in self.observers:
             try:
                 observer(ev, summary.id)
@@ -280,33 +335,20 @@ class AlertStage(Worker):
         ]:
             del self._open[key]
 
-    def _update(
-        self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None
-    ) -> None:
-        assert summary.id is not None
-        fields: Mapping[str, object]
+    def _update_fields(
+        self, ev: DecisionEvent, snapshot: np.ndarray | None
+    ) -> Mapping[str, object]:
+        """What an update, resume or end changes in the event's row (the snapshot encoded here)."""
         if ev.kind == "update":
-            fields = {
+            return {
                 "peak_score": ev.peak_score,
                 "snapshot_jpeg": self._jpeg(snapshot),
                 "frames": ev.frames,
             }
-        elif ev.kind == "resume":
-            fields = {"peak_score": ev.peak_score, "frames": ev.frames}
-            logger.info(
-                "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
-            )
-        else:
-            fields = {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
-            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
-            logger.info(
-                "camera %s: %s event %s ended (peak %.2f)",
-                ev.camera,
-                ev.label,
-                summary.id,
-                ev.peak_score,
-            )
-        self.store.update_event(summary.id, last_frame_at=ev.at, **fields)  # type: ignore[arg-type]
+        if ev.kind == "resume":
+            return {"peak_score": ev.peak_score, "frames": ev.frames}
+        self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
+        return {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
 
 
 def _memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:

@@ -157,6 +157,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
     from monitor.tools.bench import run_bench
 
+    if args.soak is not None:
+        return _bench_soak(args)
+    if args.model is None:
+        print("bench: --model is required (except with --soak)", file=sys.stderr)
+        return 2
+    if args.store_locked is not None:
+        return _bench_store_locked(args)
     try:
         result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
                            args.budget_ms, args.fastai_images, args.gate_minutes)  # fmt: skip
@@ -168,6 +175,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key:>20}: {value}")
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result: dict[str, object]) -> None:
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>28}: {value}")
+
+
+def _bench_store_locked(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.model.onnx import OnnxClassifier
+    from monitor.tools.stress import store_locked_run
+
+    try:
+        clf = OnnxClassifier(args.model, "cpu", args.threads, warmup_batch=8)
+    except ModelError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    result = store_locked_run(
+        clf, lock_s=args.store_locked, cameras=args.cameras, budget_ms=args.budget_ms,
+        threads=args.threads,
+    )  # fmt: skip
+    _print_result(args, result)
+    return 0
+
+
+def _bench_soak(args: argparse.Namespace) -> int:
+    from monitor.tools.stress import soak_run
+
+    config = args.config or Path(__file__).resolve().parents[2] / "deploy" / "demo.yaml"
+    if not config.is_file():
+        print(f"bench: --config {config} is not a file", file=sys.stderr)
+        return 2
+    _print_result(args, soak_run(config, args.soak, every_s=args.sample_s))
     return 0
 
 
@@ -211,8 +255,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "bench", help="raw ONNX Runtime vs pipeline vs fastai, plus a 2x overload run"
     )
-    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--model", type=Path, help="model.onnx (all runs but --soak)")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--store-locked", type=float, metavar="SECONDS",
+        help="only: capture→decision latency while another process locks the store this long",
+    )  # fmt: skip
+    p.add_argument(
+        "--soak", type=float, metavar="MINUTES",
+        help="only: run the daemon on --config (default: the demo) and sample RSS, threads, fds",
+    )  # fmt: skip
+    p.add_argument("--config", type=Path, help="--soak: the config to run")
+    p.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between samples")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument(
         "--threads", type=int, default=1, help="ONNX Runtime intra-op threads (both runs)"

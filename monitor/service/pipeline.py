@@ -32,6 +32,7 @@ from monitor.records import CameraHealth, HealthReport
 from monitor.service.supervisor import Supervised
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
+from monitor.store.writer import StoreWriter
 from monitor.worker import Deadline
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class Pipeline:
         self.candidate = self._load_candidate()
         self.captures: dict[str, CaptureWorker] = {}
         self.decisions = LastDecisions()
+        # Decisions never wait on the store: the alert stage hands its writes over.
+        self.writer = StoreWriter(store, metrics, clock=clock)
         self.alerts = AlertStage(
             cameras,
             meta.labels,
@@ -82,6 +85,7 @@ class Pipeline:
             drift=self._drift_tap(),
             taps=self._taps(cameras),
             decisions=self.decisions,
+            writer=self.writer,
         )
         self.inference = self._new_inference()
         # capture=False: no capture threads; the caller feeds ``hub`` itself (the overload benchmark).
@@ -201,6 +205,7 @@ class Pipeline:
         self.metrics.frames_dropped.labels(camera=frame.camera, reason=reason).inc()
 
     def start(self) -> None:
+        self.writer.start()
         self.alerts.start()
         self.inference.start()
         for worker in self.captures.values():
@@ -220,6 +225,7 @@ class Pipeline:
             self.hub.all_closed()
             and self.inference.pending == 0
             and self.alerts.idle()
+            and self.writer.idle()
             and not any(w.is_alive() for w in self.captures.values())
         )
 
@@ -260,6 +266,7 @@ class Pipeline:
             )
         )
         items.append(Supervised("alerts", lambda: self.alerts))
+        items.append(Supervised("store-writer", lambda: self.writer))
         return items
 
     def stop(self, deadline: Deadline | float = 5.0) -> list[str]:
@@ -288,6 +295,10 @@ class Pipeline:
         self.alerts.stop()
         if not self.alerts.join(deadline.remaining(floor_s=0.5)):
             stuck.append("alerts")
+        # Last: the stage's final writes (events closed at stop) are queued by now.
+        self.writer.stop()
+        if not self.writer.join(deadline.remaining(floor_s=0.5)):
+            stuck.append("store-writer")
         return stuck
 
     def _drift_health(self, camera: str) -> dict[str, Any] | None:
@@ -306,7 +317,11 @@ class Pipeline:
         now = self.clock()
         last_inf = self.inference.last_inference_mono
         cams = {cam_id: self._camera_health(w, now) for cam_id, w in self.captures.items()}
-        workers = {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()}
+        workers = {
+            "inference": self.inference.is_alive(),
+            "alerts": self.alerts.is_alive(),
+            "store-writer": self.writer.is_alive(),
+        }
         problems = [f"worker {name} is not running" for name, alive in workers.items() if not alive]
         if not self.store.healthy:
             problems.append("the review store is failing (writes are being spilled)")
@@ -329,6 +344,7 @@ class Pipeline:
             "model_version": self.classifier.meta.model_version,
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
+            "store_backlog": self.writer.backlog,
             "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,
