@@ -98,6 +98,9 @@ class AlertStage(Worker):
         )
         self.snapshot_quality, self.clock = snapshot_quality, clock
         self.observers: list[Observer] = []
+        # Told of an event whose start went to the spill (the store is slow or
+        # locked): the spill is durable, so an active camera's alert may go out now.
+        self.on_spilled: list[Callable[[NewEvent], None]] = []
         self.recorders: list[ReplayRecorder] = []
         self._open: dict[tuple[str, str, int], EventSummary] = {}
         self.last_captured_at: dict[str, float] = {}
@@ -279,6 +282,12 @@ class AlertStage(Worker):
 
     def _store_start(self, ev: DecisionEvent, summary: EventSummary, new: NewEvent) -> None:
         summary.id = self.store.add_event(new)
+        if summary.id is None:
+            for hook in self.on_spilled:
+                try:
+                    hook(new)
+                except Exception:
+                    logger.exception("a spilled-event hook failed for camera %s", ev.camera)
         logger.info(
             "camera %s: %s event %s started (score %.2f)", ev.camera, ev.label, summary.id, ev.score
         )

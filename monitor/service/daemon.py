@@ -76,6 +76,8 @@ class Services:
         self.web: WebServer | None = None
         self._app: Any = None
         pipeline.alerts.observers.append(self._wake_on_start)
+        # The spill is the commit point: an active alert it holds goes out now.
+        pipeline.alerts.on_spilled.append(lambda ev: self.notifications.send_spilled(ev))
 
     def _new_notifications(self) -> NotificationService:
         return NotificationService(

@@ -19,8 +19,10 @@ from monitor.store.sql import (
     SELECT_EVENTS,
     apply_verdict,
     close_interrupted,
+    deliver_by_key,
     event_dict,
     event_filters,
+    event_key,
     event_record,
     insert_event,
     to_json,
@@ -126,6 +128,28 @@ class EventQueries(StoreCore):
         return bool(
             self._write("set_verdict", record, None, lambda c: apply_verdict(c, event_id, verdict))
         )
+
+    def record_spilled_delivery(
+        self, ev: NewEvent, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None:
+        """Note a notification sent for an event that is only in the spill (no id yet).
+
+        The record follows the event into the spill, so once both replay the
+        outbox sees the delivery and does not send the event again. Never
+        waits for a locked database (the notification has already gone out).
+        """
+        key = event_key(ev)
+        record = {
+            "op": "delivery", "key": key, "channel": channel, "trigger": trigger,
+            "ok": ok, "error": error,
+        }  # fmt: skip
+        with self.write_budget(0.0):
+            self._write(
+                "record_delivery",
+                record,
+                None,
+                lambda c: deliver_by_key(c, key, channel, trigger, ok, error),
+            )
 
     def close_interrupted_events(self) -> list[tuple[int, str, float]]:
         """At start, before any camera runs: close events a crash left open, marked interrupted.

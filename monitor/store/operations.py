@@ -17,7 +17,13 @@ from monitor.records import (
     check_jpeg,
 )
 from monitor.store.core import StoreCore
-from monitor.store.sql import SELECT_EVENTS, event_dict, insert_audit, time_filters
+from monitor.store.sql import (
+    SELECT_EVENTS,
+    event_dict,
+    insert_audit,
+    time_filters,
+    upsert_delivery,
+)
 from monitor.types import MODES
 
 logger = logging.getLogger(__name__)
@@ -185,14 +191,7 @@ class OperationQueries(StoreCore):
         """Note one delivery attempt (attempts add up; the last error is kept)."""
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
-                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
-                " status = excluded.status, trigger = excluded.trigger,"
-                " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
-                " updated_at = excluded.updated_at",
-                (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
-            )
+            upsert_delivery(conn, event_id, channel, trigger, ok, error)
 
         self._write_or_raise("record_delivery", write)
 

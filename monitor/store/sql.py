@@ -141,6 +141,43 @@ def close_interrupted(conn: sqlite3.Connection) -> list[tuple[int, str, float]]:
     return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
 
+def upsert_delivery(
+    conn: sqlite3.Connection, event_id: int, channel: str, trigger: str, ok: bool, error: str | None
+) -> None:
+    conn.execute(
+        "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
+        " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
+        " status = excluded.status, trigger = excluded.trigger,"
+        " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
+        " updated_at = excluded.updated_at",
+        (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
+    )
+
+
+def event_key(ev: NewEvent) -> dict[str, Any]:
+    """An event's natural key, which names it before it has an id (in the spill)."""
+    return {"camera": ev.camera, "kind": ev.kind, "label": ev.label, "start_at": ev.start_at}
+
+
+def deliver_by_key(
+    conn: sqlite3.Connection,
+    key: Mapping[str, Any],
+    channel: str,
+    trigger: str,
+    ok: bool,
+    error: str | None,
+) -> bool:
+    """Record a delivery of the event with this natural key; False when no such event is stored."""
+    found = conn.execute(
+        "SELECT id FROM events WHERE camera = ? AND kind = ? AND label = ? AND start_at = ?",
+        (key["camera"], key["kind"], key["label"], key["start_at"]),
+    ).fetchall()
+    if not found:
+        return False
+    upsert_delivery(conn, int(found[0][0]), channel, trigger, ok, error)
+    return True
+
+
 def put_snapshot(conn: sqlite3.Connection, event_id: int, jpeg: bytes, now: float) -> None:
     conn.execute(
         "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (?, ?, ?)"
@@ -166,6 +203,10 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
         return lambda c: update_event_row(c, int(rec["event_id"]), rec["changes"], jpeg)
     if rec["op"] == "verdict":
         return lambda c: apply_verdict(c, int(rec["event_id"]), rec["verdict"])
+    if rec["op"] == "delivery":  # a notification sent while the event was only in the spill
+        return lambda c: deliver_by_key(
+            c, rec["key"], str(rec["channel"]), str(rec["trigger"]), bool(rec["ok"]), rec["error"]
+        )
     raise ValueError(f"unknown spill op {rec['op']!r}")
 
 
