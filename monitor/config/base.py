@@ -50,7 +50,7 @@ def source_kind(source: str) -> str:
 
 
 SECRET_QUERY = re.compile(
-    r"(?i)((?:password|passwd|pwd|pass|token|key|secret|auth|signature|sig)=)[^&#]*"
+    r"(?i)((?:password|passwd|pwd|pass|pw|token|key|secret|auth|signature|sig)=)[^&#]*"
 )
 RESERVED_IN_USERINFO = "/?#@"
 

@@ -167,3 +167,23 @@ def test_model_path_that_is_a_directory_is_called_a_directory(tmp_path: Path) ->
     proc = _check_config(tmp_path / "c.yaml")
     assert "model.path:" in proc.stderr and "is a directory" in proc.stderr
     assert "does not exist" not in proc.stderr
+
+
+def test_run_refuses_an_unencoded_password_without_writing_it_to_the_journal(
+    tmp_path: Path,
+) -> None:
+    """Bug: ``bearwatch run`` wrote the camera password (and other secrets in errors) to the journal."""
+    (tmp_path / "c.yaml").write_text(
+        "model: {path: m.onnx}\n"
+        f"cameras: [{{id: gate, source: 'rtsp://admin:{SECRET}/x#y@cam.local/s'}}]\n"
+        f"web: {{auth: {{session_secret: 'short', tokens: [{{name: ci, token: '{SECRET[:8]}'}}]}}}}\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "run", "-c", str(tmp_path / "c.yaml")],
+        capture_output=True, text=True, timeout=60, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2
+    assert "cameras[0].source" in out and "percent-encode" in out
+    assert SECRET not in out and SECRET[:8] not in out and "'short'" not in out
