@@ -242,7 +242,9 @@ def soak_run(
         try:
             while time.monotonic() - t0 < minutes * 60 and proc.poll() is None:
                 try:
-                    samples.append((time.monotonic() - t0, _proc_sample(proc.pid)))
+                    sample = _proc_sample(proc.pid)
+                    if sample["threads"] > 1:  # the interpreter is up, not still exec'ing
+                        samples.append((time.monotonic() - t0, sample))
                 except (OSError, KeyError, ValueError):
                     pass
                 time.sleep(every_s)
