@@ -46,6 +46,10 @@ from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
+# An open event's last frame is written at least this often (camera time), so a
+# crash recovery closes it near where it really was, not at its last new peak.
+TOUCH_EVERY_S = 5.0
+
 Observer = Callable[[DecisionEvent, int | None], None]
 
 
@@ -103,6 +107,7 @@ class AlertStage(Worker):
         self.on_spilled: list[Callable[[NewEvent], None]] = []
         self.recorders: list[ReplayRecorder] = []
         self._open: dict[tuple[str, str, int], EventSummary] = {}
+        self._touched: dict[tuple[str, str, int], float] = {}  # last_frame_at last written
         self.last_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
@@ -203,6 +208,7 @@ class AlertStage(Worker):
         self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs)
+        self._touch_open(frame, pred.probs, policy.cfg.release)
         decided = _decided(pred, policy, self.labels, latency_s, jpeg)
         self.decisions.record(
             frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
@@ -280,6 +286,22 @@ class AlertStage(Worker):
             self._forget_cooled(ev.camera, ev.end_at)
         self._write(functools.partial(self._stored, key, ev, summary, job))
 
+    def _touch_open(self, frame: Frame, probs: np.ndarray, release: float) -> None:
+        """Write the time of an open event's latest frame with its label present, every ``TOUCH_EVERY_S``."""
+        for key, summary in self._open.items():
+            if summary.camera != frame.camera or summary.end is not None:
+                continue
+            if float(probs[self.labels.index(summary.label)]) < release:
+                continue
+            if frame.captured_at - self._touched.get(key, summary.start) < TOUCH_EVERY_S:
+                continue
+            self._touched[key] = frame.captured_at
+            self._write(functools.partial(self._store_touch, summary, frame.captured_at))
+
+    def _store_touch(self, summary: EventSummary, at: float) -> None:
+        if summary.id is not None:  # a spilled start: its next change re-adds it anyway
+            self.store.update_event(summary.id, last_frame_at=at)
+
     def _store_start(self, ev: DecisionEvent, summary: EventSummary, new: NewEvent) -> None:
         summary.id = self.store.add_event(new)
         if summary.id is None:
@@ -343,6 +365,7 @@ class AlertStage(Worker):
             if e.camera == camera and e.end is not None and e.end < horizon
         ]:
             del self._open[key]
+            self._touched.pop(key, None)
 
     def _update_fields(
         self, ev: DecisionEvent, snapshot: np.ndarray | None

@@ -62,3 +62,45 @@ def test_kill_9_then_restart_leaves_no_event_open(tmp_path: Path, color_model: P
         assert "marked interrupted" in second.output()
     finally:
         second.close()
+
+
+def test_a_long_open_event_closes_near_its_last_frame_not_its_first_peak(tmp_path: Path) -> None:
+    """Bug family: only a new peak wrote an event's row, so a bear present for minutes after its
+    best frame was closed by a recovery at that frame; now the last frame is written every few seconds."""
+
+    from monitor.alerts.stage import TOUCH_EVERY_S, AlertStage
+    from monitor.config import CameraConfig, DecisionConfig
+    from monitor.frames import Frame, Prediction
+    from monitor.metrics import Metrics
+    from monitor.store.writer import StoreWriter
+    from tests.monitor.alerts.test_slow_store import wait_until
+    from tests.monitor.alerts.test_stage_memory import BEAR, IMAGE, LABELS
+
+    decision = DecisionConfig(threshold=0.7, window=3, min_hits=2, end_after_s=60.0)
+    camera = CameraConfig(id="trail", source=str(tmp_path / "t.mp4"), decision=decision)
+    metrics = Metrics()
+    store = ReviewStore(tmp_path / "events.db", metrics=metrics)
+    writer = StoreWriter(store, metrics)
+    stage = AlertStage([camera], LABELS, "test-1", store, metrics, writer=writer)
+    writer.start()
+    stage.start()
+    t0 = 1_750_000_000.0
+    try:
+        frames = [
+            Prediction(Frame("trail", i, 0.0, t0 + i / 10.0, IMAGE, live=False), BEAR, 0.0)
+            for i in range(200)  # 20 s of a bear whose score never rises: one peak, at the start
+        ]
+        stage.submit(frames)
+        assert wait_until(lambda: stage.idle() and writer.idle())
+        recovery = ReviewStore(tmp_path / "events.db")  # what the next start does after a crash
+        try:
+            ((_, _, end_at),) = recovery.close_interrupted_events()
+        finally:
+            recovery.close()
+        assert end_at >= t0 + 19.9 - TOUCH_EVERY_S
+    finally:
+        stage.stop()
+        stage.join(10.0)
+        writer.stop()
+        writer.join(10.0)
+        store.close()
