@@ -82,6 +82,16 @@ class Metrics:
         )
         self.store_healthy = Gauge("bearwatch_store_healthy", "0 after a write gave up", registry=r)
         self.store_healthy.set(1)
+        self.store_writer_queue = Gauge(
+            "bearwatch_store_writer_queue",
+            "Store writes waiting for the store-writer thread",
+            registry=r,
+        )
+        self.store_writer_overflows = Counter(
+            "bearwatch_store_writer_overflows",
+            "Store writes that found the writer's queue full and were spilled on the caller's thread",
+            registry=r,
+        )
         self.worker_restarts = Counter(
             "bearwatch_worker_restarts_total",
             "Workers restarted by the supervisor",
@@ -115,6 +125,29 @@ class Metrics:
         self.batch_errors = Counter(
             "bearwatch_batch_errors_total",
             "Inference batches that failed and were skipped",
+            registry=r,
+        )
+        # Capacity: offered = processed + dropped counts only frames that were read;
+        # these say how many the source (or the box reading it) never delivered.
+        self.frames_missed = Counter(
+            "bearwatch_frames_missed",
+            "Frames the camera's fps asked for that the source never delivered (read too slowly)",
+            ["camera"],
+            registry=r,
+        )
+        self.read_fps = Gauge(
+            "bearwatch_camera_read_fps",
+            "Sampled frames per second over the last seconds (compare bearwatch_camera_target_fps)",
+            ["camera"],
+            registry=r,
+        )
+        self.target_fps = Gauge(
+            "bearwatch_camera_target_fps", "The camera's configured fps", ["camera"], registry=r
+        )
+        self.replay_speed = Gauge(
+            "bearwatch_camera_replay_speed",
+            "File cameras in real-time pacing: video seconds played per wall second (1.0 = real time)",
+            ["camera"],
             registry=r,
         )
 

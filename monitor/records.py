@@ -192,15 +192,31 @@ class CameraHealth(TypedDict):
     seconds_since_frame: float | None
     last_error: str | None
     drift: dict[str, Any] | None
+    target_fps: float
+    read_fps: float | None  # sampled frames per second lately; None until known
+    frames_missed: int  # live: frames the fps asked for that the source never delivered
+    keeping_up: bool | None  # read_fps ≥ 90 % of target_fps (None: not known yet)
+    replay_speed: float | None  # files in real-time pacing: 1.0 = real time
 
 
 class HealthReport(TypedDict):
-    """The ``/healthz`` body: ``ok`` is False (HTTP 503) when a worker is down or the store fails."""
+    """The ``/healthz`` body.
+
+    ``ok`` is False and ``status`` is ``degraded`` (HTTP 503) when a worker is
+    down, the store is failing, or no camera is online; ``problems`` says
+    which. ``warnings`` lists what is wrong without making the daemon
+    unhealthy (a camera that cannot keep up with its fps, a file replaying
+    slower than real time).
+    """
 
     ok: bool
+    status: str
+    problems: list[str]
+    warnings: list[str]
     model_version: str
     providers: list[str]
     store_healthy: bool
+    store_backlog: int  # writes waiting for the store-writer thread
     workers: dict[str, bool]
     seconds_since_inference: float | None
     cameras: dict[str, CameraHealth]

@@ -1,10 +1,13 @@
 """The ``alerts`` thread: predictions → per-camera decisions → review store → taps and event observers.
 
 Decisions are cheap, store writes are not: keeping them off the inference
-thread means a slow disk never stalls the model. The queue between the two is
+thread means a slow disk never stalls the model, and handing them to the
+store writer (``monitor.store.writer``) means a slow or locked store never
+stalls the decisions either. The queue between inference and the stage is
 bounded but large, and a put that cannot get in is logged and counted, never
-silent. Every event is written (and committed) to the store before any
-observer — the notifier — hears of it. Drift, audit, candidate and
+silent. Every event is written (and committed, or spilled durably) to the
+store before any observer — the notifier — hears of it: observers run on the
+writer's thread, after the write. Drift, audit, candidate and
 statistics are taps (``monitor.alerts.taps``): the stage hands each decided
 frame to every tap and stores what they hand back. The stage keeps only the
 events still open (or within their cooldown), so its memory stays flat in a
@@ -13,6 +16,7 @@ daemon that runs for months.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import time
@@ -23,6 +27,7 @@ import numpy as np
 
 from monitor.alerts.familiarity import EventMarks, Familiarity
 from monitor.alerts.taps import (
+    CandidateComparison,
     Decided,
     DriftTap,
     EventSummary,
@@ -39,11 +44,15 @@ from monitor.records import AuditSample, NewEvent
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.store.score_log import ScoreRow
+from monitor.store.writer import StoreWriter
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
 
 SCORE_FLUSH_S = 5.0  # how often buffered score-log rows reach the disk
+# An open event's last frame is written at least this often (camera time), so a
+# crash recovery closes it near where it really was, not at its last new peak.
+TOUCH_EVERY_S = 5.0
 
 Observer = Callable[[DecisionEvent, int | None], None]
 
@@ -61,6 +70,8 @@ class AlertStage(Worker):
         clock: monotonic clock for latency.
         extras: drift monitor, rollout modes, audit sampler, shadow candidate and
             statistics recorder — each optional.
+        writer: runs the store writes on its own thread; None: they run on this
+            one (tests, tools that want the old synchronous order).
     """
 
     def __init__(
@@ -78,8 +89,10 @@ class AlertStage(Worker):
         taps: Sequence[Tap] = (),
         decisions: LastDecisions | None = None,
         familiarity: Familiarity | None = None,
+        writer: StoreWriter | None = None,
     ) -> None:
         super().__init__("alerts", clock)
+        self.writer = writer
         self.mode_book = modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
         self.drift = drift  # also a tap; kept by name because alerts carry its flags
         self.taps: list[Tap] = ([drift] if drift is not None else []) + list(taps)
@@ -96,10 +109,14 @@ class AlertStage(Worker):
         )
         self.snapshot_quality, self.clock = snapshot_quality, clock
         self.observers: list[Observer] = []
+        # Told of an event whose start went to the spill (the store is slow or
+        # locked): the spill is durable, so an active camera's alert may go out now.
+        self.on_spilled: list[Callable[[NewEvent], None]] = []
         self.recorders: list[ReplayRecorder] = []
         self._open: dict[tuple[str, str, int], EventSummary] = {}
         self._scores_flushed = clock()
         store.score_log.set_model(labels, model_version)
+        self._touched: dict[tuple[str, str, int], float] = {}  # last_frame_at last written
         self.last_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
@@ -163,19 +180,31 @@ class AlertStage(Worker):
             self.store.score_log.flush(wall)
             self._scores_flushed = now
 
+    def _write(self, job: Callable[[], None]) -> None:
+        """Run a store write on the writer's thread (or here, without a writer)."""
+        if self.writer is None:
+            job()
+        else:
+            self.writer.submit(job)
+
     def _persist(self, records: Sequence[Record]) -> None:
-        """Store what a tap handed back (each write retries, then spills or logs: never raises)."""
+        """Hand what a tap returned to the writer (each write retries, then spills or logs: never raises)."""
         for record in records:
-            if isinstance(record, NewEvent):
-                self.store.add_event(record)
-            elif isinstance(record, AuditSample):
-                self.store.add_audit_sample(record)
-            elif isinstance(record, ScoreRow):
+            if isinstance(record, ScoreRow):
+                # A buffered file append: cheap, and never queued behind a slow database.
                 self.store.score_log.append(record)
-            elif isinstance(record, StatsRows):
-                self.store.add_camera_stats(list(record.rows))
             else:
-                self.store.add_candidate_comparison(record.counts, list(record.disagreements))
+                self._write(functools.partial(self._store_record, record))
+
+    def _store_record(self, record: Record) -> None:
+        if isinstance(record, NewEvent):
+            self.store.add_event(record)
+        elif isinstance(record, AuditSample):
+            self.store.add_audit_sample(record)
+        elif isinstance(record, StatsRows):
+            self.store.add_camera_stats(list(record.rows))
+        elif isinstance(record, CandidateComparison):
+            self.store.add_candidate_comparison(record.counts, list(record.disagreements))
 
     def _decide(self, pred: Prediction) -> None:
         frame = pred.frame
@@ -196,6 +225,7 @@ class AlertStage(Worker):
         self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs)
+        self._touch_open(frame, pred.probs, policy.cfg.release)
         decided = _decided(pred, policy, self.labels, latency_s, jpeg, light)
         self.decisions.record(
             frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
@@ -265,38 +295,98 @@ class AlertStage(Worker):
         )
 
     def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
+        """Decide what the event's row becomes here; write it (then tell observers) on the writer."""
         key = (ev.camera, ev.label, ev.number)
         summary = self._open.get(key)
+        job: Callable[[], None]
         if ev.kind == "start" or summary is None:
             new = self._new_event(ev, frame, probs)
-            event_id = self.store.add_event(new)
             summary = EventSummary(
-                event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
+                None, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
                 new.unfamiliar, new.ood_score,
             )  # fmt: skip
             self._open[key] = summary
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
-            logger.info(
-                "camera %s: %s event %s started (score %.2f)%s",
-                ev.camera,
-                ev.label,
-                event_id,
-                ev.score,
-                " — unfamiliar scene, held for review" if new.held else
-                " — unfamiliar scene" if new.unfamiliar else "",
-            )  # fmt: skip
-        elif summary.id is None:
-            # The start went to the spill file (store unavailable): adding again
-            # with the current state merges into the same row once it replays.
-            summary.id = self.store.add_event(self._new_event(ev, frame, probs))
+            job = functools.partial(self._store_start, ev, summary, new)
         else:
-            self._update(summary, ev, frame, probs)
+            fields = self._update_fields(ev, frame, probs)
+            job = functools.partial(
+                self._store_change, ev, summary, fields, lambda: self._new_event(ev, frame, probs)
+            )
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         summary.end = ev.end_at
-        for recorder in self.recorders:
-            recorder.on_event(key, summary)
         if ev.kind == "end":
             self._forget_cooled(ev.camera, ev.end_at)
+        self._write(functools.partial(self._stored, key, ev, summary, job))
+
+    def _touch_open(self, frame: Frame, probs: np.ndarray, release: float) -> None:
+        """Write the time of an open event's latest frame with its label present, every ``TOUCH_EVERY_S``."""
+        for key, summary in self._open.items():
+            if summary.camera != frame.camera or summary.end is not None:
+                continue
+            if float(probs[self.labels.index(summary.label)]) < release:
+                continue
+            if frame.captured_at - self._touched.get(key, summary.start) < TOUCH_EVERY_S:
+                continue
+            self._touched[key] = frame.captured_at
+            self._write(functools.partial(self._store_touch, summary, frame.captured_at))
+
+    def _store_touch(self, summary: EventSummary, at: float) -> None:
+        if summary.id is not None:  # a spilled start: its next change re-adds it anyway
+            self.store.update_event(summary.id, last_frame_at=at)
+
+    def _store_start(self, ev: DecisionEvent, summary: EventSummary, new: NewEvent) -> None:
+        summary.id = self.store.add_event(new)
+        if summary.id is None:
+            for hook in self.on_spilled:
+                try:
+                    hook(new)
+                except Exception:
+                    logger.exception("a spilled-event hook failed for camera %s", ev.camera)
+        logger.info(
+            "camera %s: %s event %s started (score %.2f)%s",
+            ev.camera,
+            ev.label,
+            summary.id,
+            ev.score,
+            " — unfamiliar scene, held for review" if new.held else
+            " — unfamiliar scene" if new.unfamiliar else "",
+        )  # fmt: skip
+
+    def _store_change(
+        self,
+        ev: DecisionEvent,
+        summary: EventSummary,
+        fields: Mapping[str, object],
+        new: Callable[[], NewEvent],
+    ) -> None:
+        if summary.id is None:
+            # The start went to the spill file (store unavailable): adding again
+            # with the current state merges into the same row once it replays.
+            summary.id = self.store.add_event(new())
+        else:
+            self.store.update_event(summary.id, last_frame_at=ev.at, **fields)  # type: ignore[arg-type]
+        if ev.kind == "resume":
+            logger.info(
+                "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
+            )
+        elif ev.kind == "end":
+            logger.info(
+                "camera %s: %s event %s ended (peak %.2f)",
+                ev.camera, ev.label, summary.id, ev.peak_score,
+            )  # fmt: skip
+
+    def _stored(
+        self,
+        key: tuple[str, str, int],
+        ev: DecisionEvent,
+        summary: EventSummary,
+        job: Callable[[], None],
+    ) -> None:
+        """On the writer: the write, then the recorders and observers (stored before anyone hears)."""
+        job()
+        for recorder in self.recorders:
+            recorder.on_event(key, summary)
         for observer in self.observers:
             try:
                 observer(ev, summary.id)
@@ -314,45 +404,34 @@ class AlertStage(Worker):
             if e.camera == camera and e.end is not None and e.end < horizon
         ]:
             del self._open[key]
+            self._touched.pop(key, None)
 
-    def _update(
-        self,
-        summary: EventSummary,
-        ev: DecisionEvent,
-        frame: Frame | None,
-        probs: np.ndarray | None,
-    ) -> None:
-        assert summary.id is not None
-        fields: Mapping[str, object]
+    def _update_fields(
+        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+    ) -> Mapping[str, object]:
+        """What an update, resume or end changes in the event's row (the snapshot encoded here).
+
+        A new peak brings its snapshot and probabilities along together, so the
+        row's ``peak_score`` and ``details.probs`` describe the same frame.
+        """
         if ev.kind == "update":
-            # A new peak: its snapshot and probabilities replace the old ones together.
-            fields = {
+            fields: dict[str, object] = {
                 "peak_score": ev.peak_score,
                 "snapshot_jpeg": self._jpeg(None if frame is None else frame.snapshot),
                 "frames": ev.frames,
             }
             if probs is not None:
-                fields = {**fields, "details": self._details(ev, frame, probs)[0]}
-        elif ev.kind == "resume":
+                fields["details"] = self._details(ev, frame, probs)[0]
+            return fields
+        if ev.kind == "resume":
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
             if frame is not None and probs is not None and frame.seq == ev.peak_seq:
                 # It came back better than before: the new peak brings its frame along.
-                fields = {**fields, "snapshot_jpeg": self._jpeg(frame.snapshot),
-                          "details": self._details(ev, frame, probs)[0]}  # fmt: skip
-            logger.info(
-                "camera %s: %s event %s resumed within cooldown", ev.camera, ev.label, summary.id
-            )
-        else:
-            fields = {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
-            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
-            logger.info(
-                "camera %s: %s event %s ended (peak %.2f)",
-                ev.camera,
-                ev.label,
-                summary.id,
-                ev.peak_score,
-            )
-        self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]
+                fields["snapshot_jpeg"] = self._jpeg(frame.snapshot)
+                fields["details"] = self._details(ev, frame, probs)[0]
+            return fields
+        self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
+        return {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
 
 
 def _memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:

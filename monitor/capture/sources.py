@@ -13,12 +13,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
 
 from monitor.config import CameraConfig
+from monitor.config.base import split_authority
 from monitor.errors import SourceError
 
 # RTSP over UDP smears frames when packets are lost and needs extra firewall
@@ -135,5 +136,8 @@ def _video_capture(cfg: CameraConfig) -> cv2.VideoCapture:
 def scrub(text: str, cfg: CameraConfig) -> str:
     """Remove the camera's raw URL and password from ``text`` (an error message or traceback)."""
     text = text.replace(cfg.source, cfg.safe_source)
-    password = urlsplit(cfg.source).password if "://" in cfg.source else None
-    return text.replace(password, "***") if password else text
+    parts = split_authority(cfg.source)
+    password = parts[1].partition(":")[2] if parts is not None and parts[1] else ""
+    for secret in {password, unquote(password)} - {""}:
+        text = text.replace(secret, "***")
+    return text

@@ -26,6 +26,7 @@ import numpy as np
 
 from monitor.capture.hub import FrameHub
 from monitor.capture.motion import MotionGate, thumbnail
+from monitor.capture.rate import RateWindow, missed_slots
 from monitor.capture.sources import FrameSource, Opener, open_source, scrub
 from monitor.config import CameraConfig
 from monitor.errors import SourceError
@@ -51,10 +52,12 @@ class _Sampler:
     def __init__(self, fps: float) -> None:
         self._interval_s = 1.0 / fps
         self._next_s: float | None = None
+        self.last_missed = 0  # slots that passed without a frame before the last one taken
 
     def take(self, t_s: float) -> bool:
         if self._next_s is not None and t_s < self._next_s - SAMPLE_TOLERANCE_S:
             return False
+        self.last_missed = missed_slots(self._next_s, t_s, self._interval_s)
         if self._next_s is None or t_s - self._next_s >= self._interval_s:
             self._next_s = t_s + self._interval_s  # first frame, or after a gap: no burst
         else:
@@ -138,6 +141,10 @@ class CaptureWorker(Worker):
         self._last_frame_mono: float | None = None
         self._last_error: str | None = None
         self._frames_read = 0
+        self._frames_missed = 0
+        self._sampled = 0
+        self._read_rate = RateWindow()  # sampled frames per second (live)
+        self._speed = RateWindow()  # video seconds per second (files in real-time pacing)
         self._seq = 0
         self._failures = 0  # consecutive attempts that produced no frame
         hub.register(cfg.id)
@@ -163,6 +170,25 @@ class CaptureWorker(Worker):
     def frames_read(self) -> int:
         """Frames read from the source, sampled or not."""
         return self._frames_read
+
+    @property
+    def frames_missed(self) -> int:
+        """Live sources: frames the camera's fps asked for that never arrived in time."""
+        return self._frames_missed
+
+    @property
+    def read_fps(self) -> float | None:
+        """Sampled frames per second lately (None until a few seconds are known)."""
+        return self._read_rate.rate()
+
+    @property
+    def replay_speed(self) -> float | None:
+        """Files in real-time pacing: video seconds per wall second lately (1.0 = real time)."""
+        return (
+            self._speed.rate()
+            if self.cfg.kind == "file" and self.cfg.pacing == "realtime"
+            else None
+        )
 
     @property
     def finished_job(self) -> bool:
@@ -226,6 +252,8 @@ class CaptureWorker(Worker):
 
     def _pump_live(self, source: FrameSource) -> _Outcome:
         sampler = _Sampler(self.cfg.fps)
+        self._read_rate.reset()
+        self._metrics.target_fps.labels(camera=self.cfg.id).set(self.cfg.fps)
         got_frame = False
         while not self.stop_event.is_set():
             ok, image = source.read()
@@ -240,6 +268,7 @@ class CaptureWorker(Worker):
             got_frame = True
             now = self._on_frame_read()
             if sampler.take(now):
+                self._count_rate(now, sampler.last_missed)
                 self._deliver(image, now, self._wall_clock(), live=True)
         return "stopped"
 
@@ -264,6 +293,7 @@ class CaptureWorker(Worker):
                 captured_at = (
                     replay.start_wall + t_s if self.cfg.pacing == "fast" else self._wall_clock()
                 )
+                self._count_rate(self._clock(), 0, t_s)
                 self._deliver(image, self._clock(), captured_at, live=False)
         return "stopped"
 
@@ -288,6 +318,23 @@ class CaptureWorker(Worker):
             return "rewind"
         logger.info("camera %s: end of %s", self.cfg.id, self.cfg.safe_source)
         return "ended"
+
+    def _count_rate(self, mono: float, missed: int, video_s: float | None = None) -> None:
+        """Track the read rate (and a real-time file's speed) and count missed frames."""
+        self._sampled += 1
+        self._read_rate.add(mono, self._sampled)
+        camera = self.cfg.id
+        if missed:
+            self._frames_missed += missed
+            self._metrics.frames_missed.labels(camera=camera).inc(missed)
+        rate = self._read_rate.rate()
+        if rate is not None:
+            self._metrics.read_fps.labels(camera=camera).set(rate)
+        if video_s is not None and self.cfg.pacing == "realtime":
+            self._speed.add(mono, video_s)
+            speed = self._speed.rate()
+            if speed is not None:
+                self._metrics.replay_speed.labels(camera=camera).set(speed)
 
     def _on_frame_read(self) -> float:
         now = self._clock()
@@ -357,6 +404,8 @@ class CaptureWorker(Worker):
         )
         logger.warning("camera %s: %s; reconnecting", self.cfg.id, self._last_error)
         self._set_status("reconnecting")
+        self._read_rate.reset()
+        self._metrics.read_fps.labels(camera=self.cfg.id).set(0)
 
     def _fail(self, message: str) -> None:
         """Record an attempt that produced no frame, and the status that implies."""

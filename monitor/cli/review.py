@@ -89,6 +89,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             auth=auth,
             modes=modes,
             allowed_hosts=None if auth is not None and auth.enabled else LOOPBACK_HOSTS,
+            trusted_proxies=cfg.web.trusted_proxies if cfg else (),
         )
         server = WebServer(app, host, port)
         server.start()

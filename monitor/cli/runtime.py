@@ -12,6 +12,8 @@ import sys
 import threading
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from monitor.cli.printouts import format_bench, format_replay
 from monitor.cli.tables import Steps
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
@@ -105,8 +107,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
                              decision=decision, motion_gate=gate, candidate=args.candidate,
                              mode=args.mode)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
-    except (MonitorError, ValueError) as exc:  # ValueError: a decision setting out of bounds
+    except ValidationError as exc:  # a flag out of bounds: name the flag, one line each
+        for line in flag_errors(exc):
+            print(f"replay: {line}", file=sys.stderr)
+        return 2
+    except (MonitorError, ValueError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
+        return 2
+    if summary["unreadable"]:
+        for path in summary["unreadable"]:
+            print(
+                f"replay: {path}: no decodable video frames (empty, truncated or not a video)",
+                file=sys.stderr,
+            )
         return 2
     if args.json:
         print(json.dumps(summary))
@@ -115,10 +128,49 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+# Replay flags by the config field they set, so an error names what the user typed.
+REPLAY_FLAGS = {
+    "alert_labels": "--alert-labels",
+    "threshold": "--threshold",
+    "window": "--window",
+    "min_hits": "--min-hits",
+    "end_after_s": "--end-after-s",
+    "recheck_s": "--recheck-s",
+    "fps": "--fps",
+    "max_batch": "--max-batch",
+    "threads": "--threads",
+}
+
+
+def flag_errors(exc: ValidationError) -> list[str]:
+    """One line per problem, naming the replay flag (``--threshold: …``), never a pydantic dump."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        names = [str(p) for p in err["loc"] if isinstance(p, str)]
+        flag = REPLAY_FLAGS.get(names[-1]) if names else None
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if flag is None:  # a rule across flags: name them as flags in the message
+            for field, name in REPLAY_FLAGS.items():
+                msg = re.sub(rf"\b{field}\b", name, msg)
+            lines.append(msg)
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+            lines.append(f"{flag}: {msg}{shown}")
+    return lines
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
     from monitor.tools.bench import STEPS, run_bench
 
+    if args.soak is not None:
+        return _bench_soak(args)
+    if args.model is None:
+        print("bench: --model is required (except with --soak)", file=sys.stderr)
+        return 2
+    if args.store_locked is not None:
+        return _bench_store_locked(args)
     steps = Steps(STEPS, "bench")
     try:
         result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
@@ -145,6 +197,43 @@ def cmd_ood_eval(args: argparse.Namespace) -> int:
         print(f"ood-eval: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result: dict[str, object]) -> None:
+    if args.json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:>28}: {value}")
+
+
+def _bench_store_locked(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.model.onnx import OnnxClassifier
+    from monitor.tools.stress import store_locked_run
+
+    try:
+        clf = OnnxClassifier(args.model, "cpu", args.threads, warmup_batch=8)
+    except ModelError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    result = store_locked_run(
+        clf, lock_s=args.store_locked, cameras=args.cameras, budget_ms=args.budget_ms,
+        threads=args.threads,
+    )  # fmt: skip
+    _print_result(args, result)
+    return 0
+
+
+def _bench_soak(args: argparse.Namespace) -> int:
+    from monitor.tools.stress import soak_run
+
+    config = args.config or Path(__file__).resolve().parents[2] / "deploy" / "demo.yaml"
+    if not config.is_file():
+        print(f"bench: --config {config} is not a file", file=sys.stderr)
+        return 2
+    _print_result(args, soak_run(config, args.soak, every_s=args.sample_s))
     return 0
 
 
@@ -211,8 +300,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "bench", help="raw ONNX Runtime vs pipeline vs fastai, plus a 2x overload run"
     )
-    p.add_argument("--model", type=Path, required=True, help="model.onnx")
+    p.add_argument("--model", type=Path, help="model.onnx (all runs but --soak)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    p.add_argument(
+        "--store-locked", type=float, metavar="SECONDS",
+        help="only: capture→decision latency while another process locks the store this long",
+    )  # fmt: skip
+    p.add_argument(
+        "--soak", type=float, metavar="MINUTES",
+        help="only: run the daemon on --config (default: the demo) and sample RSS, threads, fds",
+    )  # fmt: skip
+    p.add_argument("--config", type=Path, help="--soak: the config to run")
+    p.add_argument("--sample-s", type=float, default=10.0, help="--soak: seconds between samples")
     p.add_argument("--batch", type=int, default=8, help="batch size of the raw and pipeline runs")
     p.add_argument(
         "--threads", type=int, default=1, help="ONNX Runtime intra-op threads (both runs)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
 
@@ -49,15 +49,79 @@ def source_kind(source: str) -> str:
     return "file"
 
 
+SECRET_QUERY = re.compile(
+    r"(?i)((?:password|passwd|pwd|pass|pw|token|key|secret|auth|signature|sig)=)[^&#]*"
+)
+RESERVED_IN_USERINFO = "/?#@"
+
+
+def split_authority(source: str) -> tuple[str, str | None, str] | None:
+    """Split ``scheme://[userinfo@]rest`` the way people write it, not the way RFC 3986 parses it.
+
+    A password typed with an unencoded ``/``, ``#``, ``?`` or ``@`` ends the
+    authority early for ``urlsplit``, which then shows the rest of the
+    password as the host or path. A host can never hold ``@``, so the last
+    ``@`` is taken as the end of the userinfo: when the path holds one too,
+    more is hidden than needed, never less.
+
+    Returns:
+        ``(scheme, userinfo or None, rest)``, or None for text without ``://``.
+    """
+    scheme, sep, rest = source.partition("://")
+    if not sep:
+        return None
+    if "@" not in rest:
+        return scheme, None, rest
+    userinfo, _, after = rest.rpartition("@")
+    return scheme, userinfo, after
+
+
+def url_host(source: str) -> str:
+    """The host (and port) of a URL as :func:`split_authority` reads it; ``""`` when there is none."""
+    parts = split_authority(source)
+    if parts is None:
+        return ""
+    return re.split(r"[/?#]", parts[2], maxsplit=1)[0]
+
+
 def redact_url(source: str) -> str:
-    """Replace the password (and token-like query values) of a URL with ``***``."""
-    if "://" not in source:
+    """Replace the password (and token-like query values) of a URL with ``***``.
+
+    The one form of a source or URL that may be logged, shown or echoed in an
+    error. It reads passwords with unencoded reserved characters too (see
+    :func:`split_authority`).
+    """
+    parts = split_authority(source)
+    if parts is None:
         return source
-    parts = urlsplit(source)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = re.sub(r"(?i)((?:password|passwd|pwd|token|key|secret)=)[^&]*", r"\1***", parts.query)
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    scheme, userinfo, rest = parts
+    prefix = ""
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        # A user name holding a reserved character is really part of a garbled password.
+        if any(c in user for c in RESERVED_IN_USERINFO):
+            user = "***"
+        prefix = f"{user}:***@" if colon else f"{user}@"
+    return f"{scheme}://{prefix}{SECRET_QUERY.sub(_hide_value, rest)}"
+
+
+def _hide_value(m: re.Match[str]) -> str:
+    return m.group(1) + "***"
+
+
+def url_problem(source: str) -> str | None:
+    """Why a camera or webhook URL cannot be used, in words that show only its redacted form; None when fine."""
+    parts = split_authority(source)
+    if parts is None:
+        return None
+    _, userinfo, _ = parts
+    if userinfo is not None and any(c in userinfo for c in RESERVED_IN_USERINFO):
+        return (
+            f"the user name or password in {redact_url(source)} holds an unencoded '/', '?', '#' "
+            "or '@': percent-encode it (/ → %2F, ? → %3F, # → %23, @ → %40)"
+        )
+    host = url_host(source)
+    host = host.partition("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if not host.strip("["):
+        return f"{redact_url(source)} has no host; write it as scheme://host[:port]/path"
+    return None

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config.base import HOURS, SLUG, Strict, redact_url, source_kind
+from monitor.config.base import HOURS, SLUG, Strict, redact_url, source_kind, url_problem
 from monitor.types import Mode
 
 
@@ -137,7 +137,10 @@ class CameraConfig(Strict):
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        source_kind(value)
+        if source_kind(value) in ("rtsp", "http"):
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
         return value
 
     @property

@@ -13,24 +13,36 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from monitor.config.base import ENV_REF, redact_url
 from monitor.config.service import Config
+from monitor.config.yaml_limits import load_yaml, read_config_text
 from monitor.errors import ConfigError
 
+# Keys whose values are secrets: an error about one names the key and the rule, never the value.
+SECRET_KEYS = frozenset({"password", "password_hash", "token", "session_secret", "secret"})
 
-def _substitute_env(node: Any, path: str, errors: list[str]) -> Any:
-    """Replace ``${NAME}`` in every string with the environment variable's value."""
+
+def _substitute_env(
+    node: Any, path: str, errors: list[str], substituted: set[str] | None = None
+) -> Any:
+    """Replace ``${NAME}`` in every string with the environment variable's value.
+
+    Args:
+        substituted: collects the key paths whose value came from the environment
+            (secrets, by convention), so that errors never echo them.
+    """
     if isinstance(node, dict):
         return {
-            k: _substitute_env(v, f"{path}.{k}" if path else str(k), errors)
+            k: _substitute_env(v, f"{path}.{k}" if path else str(k), errors, substituted)
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_substitute_env(v, f"{path}[{i}]", errors) for i, v in enumerate(node)]
+        return [_substitute_env(v, f"{path}[{i}]", errors, substituted) for i, v in enumerate(node)]
     if isinstance(node, str):
+        if substituted is not None and ENV_REF.search(node):
+            substituted.add(path)
 
         def repl(m: re.Match[str]) -> str:
             name = m.group(1)
@@ -74,7 +86,8 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
-def _format_error(err: Any) -> str:
+def _format_error(err: Any, hidden: frozenset[str] | set[str] = frozenset()) -> str:
+    """One line naming the key path and the rule; a secret's value (or one from the environment) is never shown."""
     loc = tuple(err["loc"])
     path = _loc_to_path(loc)
     if err["type"] == "extra_forbidden":
@@ -87,10 +100,18 @@ def _format_error(err: Any) -> str:
     if err["type"] == "missing":
         return f"{path}: required key is missing"
     got = err.get("input")
+    if _is_secret(loc) or path in hidden:
+        return f"{path}: {msg} (value not shown)"
     if isinstance(got, str):
         got = redact_url(got)
+        if got in msg:
+            got = None  # the message already shows the redacted form
     shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
     return f"{path}: {msg}{shown}"
+
+
+def _is_secret(loc: tuple[Any, ...]) -> bool:
+    return any(isinstance(part, str) and part.lower() in SECRET_KEYS for part in loc)
 
 
 def parse_config(data: Any, base_dir: Path | None = None) -> Config:
@@ -104,13 +125,15 @@ def parse_config(data: Any, base_dir: Path | None = None) -> Config:
             "the config file must be a YAML mapping with at least `cameras` and `model`"
         )
     errors: list[str] = []
-    data = _substitute_env(data, "", errors)
+    substituted: set[str] = set()
+    data = _substitute_env(data, "", errors, substituted)
     if errors:
         raise ConfigError("\n".join(errors))
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(_format_error(e) for e in exc.errors())) from None
+        lines = (_format_error(e, substituted) for e in exc.errors(include_url=False))
+        raise ConfigError("\n".join(lines)) from None
     return _resolve_paths(cfg, base_dir) if base_dir is not None else cfg
 
 
@@ -142,26 +165,31 @@ def load_config(path: str | Path) -> Config:
         ConfigError: when the file is missing, is not YAML, or does not validate.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; pass the YAML file inside it")
+    data = load_yaml(read_config_text(path), str(path))
     return parse_config(data, base_dir=path.resolve().parent)
 
 
 def config_warnings(cfg: Config) -> list[str]:
     """Problems that do not stop the daemon (a camera will just be offline) but deserve a line."""
     notes = []
-    if not cfg.model.path.is_file():
+    if cfg.model.path.is_dir():
+        notes.append(
+            f"model.path: {cfg.model.path} is a directory, not a .onnx file "
+            "(the daemon will refuse to start)"
+        )
+    elif not cfg.model.path.is_file():
         notes.append(
             f"model.path: {cfg.model.path} does not exist (the daemon will refuse to start)"
         )
     for i, cam in enumerate(cfg.cameras):
-        if cam.kind == "file" and not Path(cam.source).is_file():
+        if cam.kind == "file" and Path(cam.source).is_dir():
+            notes.append(
+                f"cameras[{i}].source: {cam.source} is a directory, not a video file; "
+                f"camera {cam.id} will be offline"
+            )
+        elif cam.kind == "file" and not Path(cam.source).is_file():
             notes.append(
                 f"cameras[{i}].source: file {cam.source} does not exist; camera {cam.id} will be offline"
             )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config.base import HOURS, SLUG, Strict, is_loopback
+from monitor.config.base import HOURS, SLUG, Strict, is_loopback, url_problem
 from monitor.config.camera import CameraConfig, DriftConfig
 
 
@@ -73,6 +74,24 @@ class WebConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port")
     auth: AuthConfig = Field(default_factory=AuthConfig)
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="reverse proxies (IP or CIDR) whose X-Forwarded-For/-Proto are believed; "
+        "empty: forwarded headers are ignored from everyone, loopback included",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network such as 10.0.0.5 or 10.0.0.0/24"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> WebConfig:
@@ -111,6 +130,14 @@ class WebhookConfig(Strict):
         None, min_length=8, description="HMAC-SHA256 key for X-Bearwatch-Signature"
     )
     timeout_s: float = Field(5.0, gt=0.0, le=120.0)
+
+    @field_validator("url")
+    @classmethod
+    def _has_host(cls, value: str) -> str:
+        problem = url_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 class NotificationsConfig(Strict):

@@ -63,6 +63,10 @@ class OnnxClassifier:
         self, path: str | Path, providers: str = "cpu", threads: int = 0, warmup_batch: int = 1
     ) -> None:
         self.path = Path(path)
+        if self.path.is_dir():
+            raise ModelError(
+                f"model path {self.path} is a directory; give the .onnx file inside it"
+            )
         if not self.path.is_file():
             raise ModelError(f"model file {self.path} does not exist")
         opts = ort.SessionOptions()

@@ -39,6 +39,13 @@ Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
       "snapshot_url": "/api/events/42/snapshot.jpg"   # relative to the web UI; null without a snapshot
     }
 
+An ``active`` alert whose store write went to the spill (the database was
+locked or slow) does not wait for the database: the spill is fsync'd, so it is
+the commit point, and the alert stage hands the event over (``send_spilled``).
+It goes out at once with ``"id": null`` (no id exists yet) and its delivery is
+recorded behind it in the spill, so once both replay the outbox does not send
+it again. If that first send fails, the outbox sends it once it is stored.
+
 MQTT topics are described in ``monitor.notify.mqtt``; the webhook's
 headers and HMAC signature in ``monitor.notify.webhook``.
 """
@@ -49,6 +56,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -57,6 +65,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.notify.mqtt import MqttChannel
 from monitor.notify.webhook import WebhookChannel, verify_signature
+from monitor.records import NewEvent
 from monitor.store import ReviewStore
 from monitor.worker import Worker
 
@@ -68,6 +77,7 @@ POLL_S = 1.0
 STOP_GRACE_S = 0.3  # what join() lets an in-flight request finish before cutting it
 GRACE_S = 900.0
 BATCH = 100
+MAX_SPILLED = 1000  # active alerts waiting to go out from the spill
 
 
 class Channel(Protocol):
@@ -114,6 +124,24 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def spilled_payload(ev: NewEvent) -> dict[str, Any]:
+    """The notification for an active alert known only from the spill (``id`` is null)."""
+    return {
+        "type": "new",
+        "id": None,
+        "camera": ev.camera,
+        "label": ev.label,
+        "score": ev.peak_score,
+        "start_time": ev.start_at,
+        "end_time": ev.end_at,
+        "model_version": ev.model_version,
+        "mode": ev.mode,
+        "review_status": "pending",
+        "drift_flags": list(ev.drift_flags),
+        "snapshot_url": None,
+    }
+
+
 class NotificationService(Worker):
     """The ``notify`` thread and its channels; built from ``cfg.notifications`` alone.
 
@@ -151,6 +179,7 @@ class NotificationService(Worker):
         self._since = (time.time() if started_at is None else started_at) - grace_s
         self._poll_s = poll_s
         self._kick = threading.Event()  # set by wake() and stop(): the loop's only wait
+        self._spilled: deque[NewEvent] = deque(maxlen=MAX_SPILLED)
         self._mqtt = (
             MqttChannel(
                 cfg.mqtt, self.stop_event, on_connected=self.wake, clock=clock, sensors=sensors
@@ -181,6 +210,13 @@ class NotificationService(Worker):
 
     def wake(self) -> None:
         """Look for due notifications now (the alert stage calls this after storing an alert)."""
+        self._kick.set()
+
+    def send_spilled(self, ev: NewEvent) -> None:
+        """An alert whose start is only in the spill: send it now when its mode is ``active``."""
+        if not self._channels or ev.kind != "alert" or ev.mode != "active":
+            return
+        self._spilled.append(ev)
         self._kick.set()
 
     def stop(self) -> None:
@@ -226,6 +262,7 @@ class NotificationService(Worker):
     def _one_pass(self) -> None:
         """Publish camera status, then send what each channel has due; a loop boundary."""
         self._publish_status()
+        self._deliver_spilled()
         retry_before = time.time() - self._cfg.retry_s
         for channel in self._channels:
             if self.stop_event.is_set():
@@ -257,6 +294,36 @@ class NotificationService(Worker):
             self._deliver(channel, row)
         if len(rows) == BATCH:
             self._kick.set()  # more are waiting: no pause before the next page
+
+    def _deliver_spilled(self) -> None:
+        """Send active alerts known only from the spill; record each delivery behind it."""
+        while self._spilled and not self.stop_event.is_set():
+            ev = self._spilled.popleft()
+            body = json.dumps(spilled_payload(ev), separators=(",", ":")).encode()
+            for channel in self._channels:
+                try:
+                    error = channel.send(0, ev.camera, body)  # 0: no id yet
+                except Exception:
+                    logger.exception(
+                        "notifications: %s: sending a spilled alert failed", channel.name
+                    )
+                    error = "unexpected error"
+                result = "sent" if error is None else "failed"
+                self._metrics.notifications.labels(channel=channel.name, result=result).inc()
+                if error is None:
+                    # A failed send is not recorded: the outbox sends it once it is stored.
+                    self._store.record_spilled_delivery(ev, channel.name, "active", True)
+                    logger.info(
+                        "notifications: camera %s %s alert sent via %s from the spill "
+                        "(the review store is unavailable)",
+                        ev.camera, ev.label, channel.name,
+                    )  # fmt: skip
+                else:
+                    logger.warning(
+                        "notifications: camera %s %s alert from the spill via %s failed (%s); "
+                        "it is sent from the store once stored",
+                        ev.camera, ev.label, channel.name, error,
+                    )  # fmt: skip
 
     def _deliver(self, channel: Channel, event: Mapping[str, Any]) -> None:
         payload = event_payload(event)

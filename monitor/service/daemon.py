@@ -76,6 +76,8 @@ class Services:
         self.web: WebServer | None = None
         self._app: Any = None
         pipeline.alerts.observers.append(self._wake_on_start)
+        # The spill is the commit point: an active alert it holds goes out now.
+        pipeline.alerts.on_spilled.append(lambda ev: self.notifications.send_spilled(ev))
 
     def _new_notifications(self) -> NotificationService:
         return NotificationService(
@@ -111,7 +113,11 @@ class Services:
         if self.web is not None:
             extra["web"] = self.web.is_alive()
         report["workers"].update(extra)
-        report["ok"] = report["ok"] and all(extra.values())
+        report["problems"] += [
+            f"worker {name} is not running" for name, up in extra.items() if not up
+        ]
+        report["ok"] = not report["problems"]
+        report["status"] = "ok" if report["ok"] else "degraded"
         return report
 
     def start_web(self) -> None:
@@ -133,6 +139,7 @@ class Services:
                 on_change=self._on_change,
                 allowed_hosts=None if self.cfg.web.auth.enabled else LOOPBACK_HOSTS,
                 frames=self.pipeline.latest,
+                trusted_proxies=self.cfg.web.trusted_proxies,
             )
         # A restart binds the port the first server got (port 0 in tests).
         port = self.cfg.web.port if self.web is None else self.web.port
@@ -212,6 +219,11 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     except StoreError as exc:
         logger.error("refusing to start: %s (check store.path)", exc)
         return exc.exit_code
+    try:
+        # No alert stage runs yet: every event still open was left so by a crash.
+        store.close_interrupted_events()
+    except StoreError as exc:
+        logger.error("events left open by a crash stay open until the next start: %s", exc)
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)
         services = Services(cfg, store, metrics, pipeline)

@@ -18,6 +18,7 @@ from monitor.alerts.latest import LatestFrames
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, ScoreLogTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
+from monitor.capture.rate import KEEPING_UP
 from monitor.capture.worker import CaptureWorker
 from monitor.config import CameraConfig, Config
 from monitor.decide.audit import AuditSampler
@@ -35,6 +36,7 @@ from monitor.records import CameraHealth, HealthReport
 from monitor.service.supervisor import Supervised
 from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
+from monitor.store.writer import StoreWriter
 from monitor.worker import Deadline
 
 logger = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Pipeline:
         self.latest = LatestFrames()  # what each camera sees now, for the cameras page
         self.captures: dict[str, CaptureWorker] = {}
         self.decisions = LastDecisions()
+        # Decisions never wait on the store: the alert stage hands its writes over.
+        self.writer = StoreWriter(store, metrics, clock=clock)
         self.alerts = AlertStage(
             cameras,
             meta.labels,
@@ -87,6 +91,7 @@ class Pipeline:
             taps=self._taps(cameras),
             decisions=self.decisions,
             familiarity=self._familiarity(),
+            writer=self.writer,
         )
         self.inference = self._new_inference()
         # capture=False: no capture threads; the caller feeds ``hub`` itself (the overload benchmark).
@@ -229,6 +234,7 @@ class Pipeline:
         self.metrics.frames_dropped.labels(camera=frame.camera, reason=reason).inc()
 
     def start(self) -> None:
+        self.writer.start()
         self.alerts.start()
         self.inference.start()
         for worker in self.captures.values():
@@ -248,6 +254,7 @@ class Pipeline:
             self.hub.all_closed()
             and self.inference.pending == 0
             and self.alerts.idle()
+            and self.writer.idle()
             and not any(w.is_alive() for w in self.captures.values())
         )
 
@@ -288,6 +295,7 @@ class Pipeline:
             )
         )
         items.append(Supervised("alerts", lambda: self.alerts))
+        items.append(Supervised("store-writer", lambda: self.writer))
         return items
 
     def stop(self, deadline: Deadline | float = 5.0) -> list[str]:
@@ -316,6 +324,10 @@ class Pipeline:
         self.alerts.stop()
         if not self.alerts.join(deadline.remaining(floor_s=0.5)):
             stuck.append("alerts")
+        # Last: the stage's final writes (events closed at stop) are queued by now.
+        self.writer.stop()
+        if not self.writer.join(deadline.remaining(floor_s=0.5)):
+            stuck.append("store-writer")
         return stuck
 
     def _drift_health(self, camera: str) -> dict[str, Any] | None:
@@ -326,28 +338,63 @@ class Pipeline:
         return {"state": state, "flags": list(flags), "statistics": tap.monitor.statistics(camera)}
 
     def health(self) -> HealthReport:
-        """Per-camera status and the last successful inference, for ``/healthz``."""
+        """Per-camera status, capacity and the last successful inference, for ``/healthz``.
+
+        Degraded (``ok`` False) when a worker is down, the store is failing,
+        or no camera is online (all offline, reconnecting or ended).
+        """
         now = self.clock()
         last_inf = self.inference.last_inference_mono
-        cams: dict[str, CameraHealth] = {
-            cam_id: {
-                "status": w.status,
-                "source": next(c.safe_source for c in self.cfg.cameras if c.id == cam_id),
-                "seconds_since_frame": None
-                if w.last_frame_mono is None
-                else round(now - w.last_frame_mono, 3),
-                "last_error": w.last_error,
-                "drift": self._drift_health(cam_id),
-            }
-            for cam_id, w in self.captures.items()
+        cams = {cam_id: self._camera_health(w, now) for cam_id, w in self.captures.items()}
+        workers = {
+            "inference": self.inference.is_alive(),
+            "alerts": self.alerts.is_alive(),
+            "store-writer": self.writer.is_alive(),
         }
-        workers = {"inference": self.inference.is_alive(), "alerts": self.alerts.is_alive()}
+        problems = [f"worker {name} is not running" for name, alive in workers.items() if not alive]
+        if not self.store.healthy:
+            problems.append("the review store is failing (writes are being spilled)")
+        if not any(c["status"] == "online" for c in cams.values()):
+            problems.append("no camera is online")
+        warnings = [
+            f"camera {cid} reads {c['read_fps']:.1f} of {c['target_fps']:g} frames/s asked"
+            for cid, c in cams.items()
+            if c["keeping_up"] is False and c["read_fps"] is not None
+        ] + [
+            f"camera {cid} replays at {c['replay_speed']:.2f}x real time"
+            for cid, c in cams.items()
+            if c["replay_speed"] is not None and c["replay_speed"] < KEEPING_UP
+        ]
         return {
-            "ok": bool(all(workers.values()) and self.store.healthy),
+            "ok": not problems,
+            "status": "degraded" if problems else "ok",
+            "problems": problems,
+            "warnings": warnings,
             "model_version": self.classifier.meta.model_version,
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
+            "store_backlog": self.writer.backlog,
             "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,
+        }
+
+    def _camera_health(self, w: CaptureWorker, now: float) -> CameraHealth:
+        read_fps, speed = w.read_fps, w.replay_speed
+        live = w.cfg.kind != "file"
+        return {
+            "status": w.status,
+            "source": w.cfg.safe_source,
+            "seconds_since_frame": None
+            if w.last_frame_mono is None
+            else round(now - w.last_frame_mono, 3),
+            "last_error": w.last_error,
+            "drift": self._drift_health(w.cfg.id),
+            "target_fps": w.cfg.fps,
+            "read_fps": None if read_fps is None else round(read_fps, 2),
+            "frames_missed": w.frames_missed,
+            "keeping_up": None
+            if read_fps is None or not live or w.status != "online"
+            else read_fps >= KEEPING_UP * w.cfg.fps,
+            "replay_speed": None if speed is None else round(speed, 3),
         }

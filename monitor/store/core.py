@@ -22,6 +22,7 @@ from monitor.store.sql import b64, connect, replay_step, rollback
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF_S = 1.0
+REPLAY_EVERY_S = 1.0  # under a write budget, a spill replay is tried at most this often
 
 
 class StoreCore:
@@ -61,6 +62,8 @@ class StoreCore:
         self._write_lock = threading.Lock()
         self._closing = threading.Event()  # also cuts a retry backoff short
         self._healthy = True
+        self._budget = threading.local()  # this thread's write budget (see ``write_budget``)
+        self._last_replay_mono = 0.0
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = connect(self._path, busy_timeout_ms, read_only=False)
@@ -90,27 +93,60 @@ class StoreCore:
         """False from a write that gave up until its spill has been replayed."""
         return self._healthy
 
+    @contextmanager
+    def write_budget(self, seconds: float) -> Iterator[None]:
+        """Writes made by this thread inside the block give up after ``seconds`` in all.
+
+        The store writer (``monitor.store.writer``) runs each job inside one, so a
+        locked or slow database costs it at most the budget per write: an event
+        then goes to the fsync'd spill instead of waiting out the retries, and
+        while the spill is pending further events go there at once (a replay is
+        tried at most every ``REPLAY_EVERY_S``). Zero means one attempt that
+        does not wait for a lock. Other threads (a reviewer's verdict) keep the
+        full retries.
+        """
+        previous = getattr(self._budget, "deadline", None)
+        self._budget.deadline = time.monotonic() + max(0.0, seconds)
+        try:
+            yield
+        finally:
+            self._budget.deadline = previous
+
+    def _deadline(self) -> float | None:
+        deadline: float | None = getattr(self._budget, "deadline", None)
+        return deadline
+
+    def _busy_ms(self, deadline: float | None) -> int | None:
+        """The lock wait for the next attempt: the configured one, cut to what the budget has left."""
+        if deadline is None:
+            return None
+        return int(min(self._busy_timeout_ms, max(0.0, deadline - time.monotonic()) * 1000))
+
     def schema_version(self) -> int:
         """The highest migration applied to the file."""
         with self._reading() as conn:
             return int(conn.execute("SELECT MAX(version) FROM schema_version").fetchall()[0][0])
 
-    def replay_spill(self) -> int:
+    def replay_spill(self, busy_ms: int | None = None) -> int:
         """Apply spilled writes in order and shrink the spill file to what is still failing.
 
         Stops at the first record that fails for a transient reason (the store
         is still locked or read-only); a record that can never apply (corrupt
         line, constraint) is moved to ``<db>.spill.rejected.jsonl`` and logged.
 
+        Args:
+            busy_ms: how long each attempt may wait for the lock (default: the store's).
+
         Returns:
             How many records were applied.
         """
+        self._last_replay_mono = time.monotonic()
         with self._spill.lock:
             lines = self._spill.read()
             applied, remaining = 0, []
             for i, line in enumerate(lines):
                 try:
-                    self._transaction(replay_step(line))
+                    self._transaction(replay_step(line), busy_ms)
                 except sqlite3.OperationalError as exc:
                     self._metrics.store_failures.inc()
                     logger.warning(
@@ -147,9 +183,17 @@ class StoreCore:
         jpeg: bytes | None,
         fn: Callable[[sqlite3.Connection], T],
     ) -> T | None:
-        """Run ``fn`` in a committed transaction, retrying; spill the record when it gives up."""
+        """Run ``fn`` in a committed transaction, retrying; spill the record when it gives up.
+
+        Under a ``write_budget`` the attempts stop when the budget is spent, and
+        while earlier writes are spilled the record joins them without touching
+        the database (a replay is tried at most every ``REPLAY_EVERY_S``).
+        """
+        deadline = self._deadline()
         if self._spill_pending:
-            self.replay_spill()
+            due = time.monotonic() - self._last_replay_mono >= REPLAY_EVERY_S
+            if deadline is None or due:
+                self.replay_spill(self._busy_ms(deadline))
             if self._spill_pending:
                 # Going around the spill would apply this write before older ones.
                 self._give_up(op, record, jpeg, "earlier writes are still spilled", 0)
@@ -157,13 +201,11 @@ class StoreCore:
         error: Exception | None = None
         attempt = 0
         while attempt <= self._retries and not self._closing.is_set():
-            if attempt and self._closing.wait(
-                min(self._backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            ):
+            if attempt and self._pause(attempt, deadline):
                 break
             attempt += 1
             try:
-                return self._transaction(fn)
+                return self._transaction(fn, self._busy_ms(deadline))
             except sqlite3.Error as exc:
                 error = exc
                 self._metrics.store_failures.inc()
@@ -188,13 +230,12 @@ class StoreCore:
         statistics: failing loudly is better than spilling them.
         """
         error: Exception | None = None
+        deadline = self._deadline()
         for attempt in range(self._retries + 1):
-            if attempt and self._closing.wait(
-                min(self._backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            ):
+            if attempt and self._pause(attempt, deadline):
                 break
             try:
-                return self._transaction(fn)
+                return self._transaction(fn, self._busy_ms(deadline))
             except sqlite3.Error as exc:
                 error = exc
                 self._metrics.store_failures.inc()
@@ -203,22 +244,36 @@ class StoreCore:
                     break
         raise StoreError(f"{op} failed: {error or 'store is closed'}")
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _pause(self, attempt: int, deadline: float | None) -> bool:
+        """Back off before another attempt; True when it should not be made (closing, budget spent)."""
+        wait = min(self._backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= wait:
+                return True
+        return self._closing.wait(wait)
 
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T], busy_ms: int | None = None) -> T:
         with self._write_lock:
             if self._closing.is_set():
                 raise sqlite3.OperationalError("review store is closed")
             conn = self._writer
-            # SQLite: take the write lock up front so busy_timeout applies here
-            # rather than failing at a lock upgrade halfway through.
-            conn.execute("BEGIN IMMEDIATE")
+            if busy_ms is not None:
+                conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
             try:
-                result = fn(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                rollback(conn)
-                raise
-            return result
+                # SQLite: take the write lock up front so busy_timeout applies here
+                # rather than failing at a lock upgrade halfway through.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    rollback(conn)
+                    raise
+                return result
+            finally:
+                if busy_ms is not None:
+                    conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
 
     def _give_up(
         self, op: str, record: dict[str, Any], jpeg: bytes | None, error: object, attempts: int

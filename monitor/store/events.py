@@ -18,8 +18,11 @@ from monitor.store.sql import (
     MAX_LIST_LIMIT,
     SELECT_EVENTS,
     apply_verdict,
+    close_interrupted,
+    deliver_by_key,
     event_dict,
     event_filters,
+    event_key,
     event_record,
     insert_event,
     to_json,
@@ -54,8 +57,13 @@ class EventQueries(StoreCore):
         snapshot_jpeg: bytes | None = None,
         frames: int | None = None,
         details: Mapping[str, Any] | None = None,
+        last_frame_at: float | None = None,
     ) -> bool:
         """Change an open event; None leaves a field as it is.
+
+        ``last_frame_at`` is the time of the event's latest frame: a crash
+        recovery closes the event there. An end clears ``interrupted`` (a
+        spilled end replayed after a recovery closed the event is the real end).
 
         Returns:
             True when the event exists and was updated; False when it does not
@@ -66,10 +74,14 @@ class EventQueries(StoreCore):
             "end_at": None if end_at is None else float(end_at),
             "peak_score": None if peak_score is None else float(peak_score),
             "frames": None if frames is None else int(frames),
+            "last_frame_at": None if last_frame_at is None else float(last_frame_at),
         }
         if details is not None:
             changes["details"] = to_json(details)
         changes = {k: v for k, v in changes.items() if v is not None}
+        if end_at is not None:
+            changes["interrupted"] = 0
+            changes.setdefault("last_frame_at", float(end_at))
         record = {"op": "update", "event_id": event_id, "changes": changes}
         done = self._write(
             "update_event",
@@ -127,6 +139,51 @@ class EventQueries(StoreCore):
         return bool(
             self._write("set_verdict", record, None, lambda c: apply_verdict(c, event_id, verdict))
         )
+
+    def record_spilled_delivery(
+        self, ev: NewEvent, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None:
+        """Note a notification sent for an event that is only in the spill (no id yet).
+
+        The record follows the event into the spill, so once both replay the
+        outbox sees the delivery and does not send the event again. Never
+        waits for a locked database (the notification has already gone out).
+        """
+        key = event_key(ev)
+        record = {
+            "op": "delivery", "key": key, "channel": channel, "trigger": trigger,
+            "ok": ok, "error": error,
+        }  # fmt: skip
+        with self.write_budget(0.0):
+            self._write(
+                "record_delivery",
+                record,
+                None,
+                lambda c: deliver_by_key(c, key, channel, trigger, ok, error),
+            )
+
+    def close_interrupted_events(self) -> list[tuple[int, str, float]]:
+        """At start, before any camera runs: close events a crash left open, marked interrupted.
+
+        Each closes at its last recorded frame (``last_frame_at``; the start for
+        rows written before that column existed). Only the daemon calls this,
+        and only while no alert stage of its own is running.
+
+        Returns:
+            ``(id, camera, end_at)`` per event closed.
+
+        Raises:
+            StoreError: when the store cannot be written (the daemon refuses to start
+                rather than leave events open for ever).
+        """
+        closed = self._write_or_raise("close_interrupted", close_interrupted)
+        for event_id, camera, end_at in closed:
+            logger.warning(
+                "review store: event %d on camera %s was left open by a crash; "
+                "closed at its last recorded frame (%.3f) and marked interrupted",
+                event_id, camera, end_at,
+            )  # fmt: skip
+        return closed
 
     def get_event(self, event_id: int) -> dict[str, Any] | None:
         """One event without its snapshot bytes (``has_snapshot`` says whether one exists)."""

@@ -17,7 +17,13 @@ from monitor.records import (
     check_jpeg,
 )
 from monitor.store.core import StoreCore
-from monitor.store.sql import SELECT_EVENTS, event_dict, insert_audit, time_filters
+from monitor.store.sql import (
+    SELECT_EVENTS,
+    event_dict,
+    insert_audit,
+    time_filters,
+    upsert_delivery,
+)
 from monitor.types import MODES
 
 logger = logging.getLogger(__name__)
@@ -174,20 +180,42 @@ class OperationQueries(StoreCore):
 
     # --- notifications ----------------------------------------------------------
 
+    # --- web sessions -------------------------------------------------------------
+
+    def revoke_session(self, session_id: str, expires_at: float) -> None:
+        """Remember a signed-out session until its cookie would have expired anyway.
+
+        Raises:
+            StoreError: when it cannot be stored (the web still refuses the
+                session in this process).
+        """
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (time.time(),))
+            conn.execute(
+                "INSERT INTO revoked_sessions (session_id, expires_at) VALUES (?, ?)"
+                " ON CONFLICT (session_id) DO NOTHING",
+                (session_id, float(expires_at)),
+            )
+
+        self._write_or_raise("revoke_session", write)
+
+    def revoked_sessions(self) -> dict[str, float]:
+        """Session ids signed out and not yet expired, with when each would expire."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at >= ?",
+                (time.time(),),
+            ).fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     def record_delivery(
         self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
     ) -> None:
         """Note one delivery attempt (attempts add up; the last error is kept)."""
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
-                " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
-                " status = excluded.status, trigger = excluded.trigger,"
-                " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
-                " updated_at = excluded.updated_at",
-                (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
-            )
+            upsert_delivery(conn, event_id, channel, trigger, ok, error)
 
         self._write_or_raise("record_delivery", write)
 

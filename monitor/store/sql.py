@@ -20,14 +20,15 @@ MAX_LIST_LIMIT = 1000
 
 EVENT_FIELDS = (
     "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, created_at, updated_at"
+    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, created_at, updated_at,"
+    " last_frame_at"
 )
 SELECT_EVENTS = (
     "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
     " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
     " e.unfamiliar, e.held, e.night_class,"
     " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, s.event_id IS NOT NULL AS has_snapshot"
+    " e.created_at, e.updated_at, e.interrupted, s.event_id IS NOT NULL AS has_snapshot"
     " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
 )
 
@@ -71,12 +72,13 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
         return int(found[0][0])
     now = time.time()
     cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 17)})",
+        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 18)})",
         (
             ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
             ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
             to_json(ev.details), ev.frames, int(ev.unfamiliar), int(ev.held), ev.night_class,
             now, now,
+            ev.start_at if ev.end_at is None else ev.end_at,
         ),
     )  # fmt: skip
     event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
@@ -127,6 +129,61 @@ def apply_verdict(conn: sqlite3.Connection, event_id: int, v: Mapping[str, Any])
     return True
 
 
+def close_interrupted(conn: sqlite3.Connection) -> list[tuple[int, str, float]]:
+    """Close every event still open, at its last recorded frame, and mark it interrupted.
+
+    Returns:
+        ``(id, camera, end_at)`` of each event closed.
+    """
+    rows = conn.execute(
+        "SELECT id, camera, COALESCE(last_frame_at, start_at) FROM events WHERE end_at IS NULL"
+    ).fetchall()
+    now = time.time()
+    for event_id, _, end_at in rows:
+        conn.execute(
+            "UPDATE events SET end_at = ?, interrupted = 1, updated_at = ? WHERE id = ?",
+            (end_at, now, event_id),
+        )
+    return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+
+def upsert_delivery(
+    conn: sqlite3.Connection, event_id: int, channel: str, trigger: str, ok: bool, error: str | None
+) -> None:
+    conn.execute(
+        "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
+        " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
+        " status = excluded.status, trigger = excluded.trigger,"
+        " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
+        " updated_at = excluded.updated_at",
+        (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
+    )
+
+
+def event_key(ev: NewEvent) -> dict[str, Any]:
+    """An event's natural key, which names it before it has an id (in the spill)."""
+    return {"camera": ev.camera, "kind": ev.kind, "label": ev.label, "start_at": ev.start_at}
+
+
+def deliver_by_key(
+    conn: sqlite3.Connection,
+    key: Mapping[str, Any],
+    channel: str,
+    trigger: str,
+    ok: bool,
+    error: str | None,
+) -> bool:
+    """Record a delivery of the event with this natural key; False when no such event is stored."""
+    found = conn.execute(
+        "SELECT id FROM events WHERE camera = ? AND kind = ? AND label = ? AND start_at = ?",
+        (key["camera"], key["kind"], key["label"], key["start_at"]),
+    ).fetchall()
+    if not found:
+        return False
+    upsert_delivery(conn, int(found[0][0]), channel, trigger, ok, error)
+    return True
+
+
 def put_snapshot(conn: sqlite3.Connection, event_id: int, jpeg: bytes, now: float) -> None:
     conn.execute(
         "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (?, ?, ?)"
@@ -152,6 +209,10 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
         return lambda c: update_event_row(c, int(rec["event_id"]), rec["changes"], jpeg)
     if rec["op"] == "verdict":
         return lambda c: apply_verdict(c, int(rec["event_id"]), rec["verdict"])
+    if rec["op"] == "delivery":  # a notification sent while the event was only in the spill
+        return lambda c: deliver_by_key(
+            c, rec["key"], str(rec["channel"]), str(rec["trigger"]), bool(rec["ok"]), rec["error"]
+        )
     raise ValueError(f"unknown spill op {rec['op']!r}")
 
 
@@ -194,6 +255,7 @@ def event_dict(row: sqlite3.Row) -> dict[str, Any]:
     out["has_snapshot"] = bool(out["has_snapshot"])
     out["unfamiliar"] = bool(out.get("unfamiliar"))
     out["held"] = bool(out.get("held"))
+    out["interrupted"] = bool(out["interrupted"])
     return out
 
 

@@ -121,7 +121,12 @@ def run_replay(
             elapsed = time.monotonic() - t0
         finally:
             store.close()
-        return summarize(pipeline, metrics, elapsed, recorder)
+        summary = summarize(pipeline, metrics, elapsed, recorder)
+        by_camera = dict(zip(camera_ids(videos), videos, strict=True))
+        summary["unreadable"] = [
+            str(by_camera[cid]) for cid, w in pipeline.captures.items() if w.frames_read == 0
+        ]
+        return summary
 
 
 def summarize(

@@ -27,6 +27,8 @@ from monitor.web.auth import CsrfUser, current_user
 from monitor.web.wire import (
     PAGE_SIZE,
     BeforeId,
+    EventId,
+    SampleId,
     Store,
     blank,
     check_choice,
@@ -52,6 +54,15 @@ ChangeFn = Callable[[str, dict[str, Any]], None]
 router = APIRouter(dependencies=[Depends(current_user)])
 Text = Annotated[str | None, Query(min_length=1, max_length=128)]
 TimeArg = Annotated[str | None, Query(description="epoch seconds or ISO-8601 (naive = UTC)")]
+
+
+# --- the schema --------------------------------------------------------------------
+
+
+@router.get("/api/openapi.json", include_in_schema=False)
+def api_schema(request: Request) -> JSONResponse:
+    """The OpenAPI schema, for signed-in clients only (it maps every route)."""
+    return JSONResponse(request.app.openapi())
 
 
 # --- events: read ----------------------------------------------------------------
@@ -81,18 +92,18 @@ def api_events(
 
 
 @router.get("/api/events/{event_id:int}")
-def api_event(event_id: int, request: Request, store: Store) -> dict[str, Any]:
+def api_event(event_id: EventId, request: Request, store: Store) -> dict[str, Any]:
     return event_json(event_or_404(store, event_id), request.scope.get("root_path", ""))
 
 
 @router.get("/api/events/{event_id:int}/snapshot.jpg")
-def api_snapshot(event_id: int, request: Request, store: Store) -> Response:
+def api_snapshot(event_id: EventId, request: Request, store: Store) -> Response:
     """The event's JPEG, looked up by integer id only: no request text ever reaches a file path."""
     return _jpeg(request, store.get_snapshot(event_id), f"event {event_id} has no snapshot")
 
 
 @router.get("/api/events/{event_id:int}/history")
-def api_history(event_id: int, store: Store) -> dict[str, Any]:
+def api_history(event_id: EventId, store: Store) -> dict[str, Any]:
     """Every verdict given on the event, oldest first: who, when, what and why."""
     event_or_404(store, event_id)
     return {"event_id": event_id, "history": history_json(store.verdict_history(event_id))}
@@ -122,7 +133,7 @@ class VerdictIn(BaseModel):
 
 @router.post("/api/events/{event_id:int}/verdict")
 def api_verdict(
-    event_id: int, body: VerdictIn, request: Request, store: Store, user: CsrfUser
+    event_id: EventId, body: VerdictIn, request: Request, store: Store, user: CsrfUser
 ) -> JSONResponse:
     """Record a verdict; on an already reviewed event the last one wins and history keeps all."""
     reason, note, relabel = blank(body.reason_code), blank(body.note), blank(body.relabel)
@@ -135,7 +146,7 @@ def api_verdict(
 
 
 @router.post("/api/events/{event_id:int}/undo")
-def api_undo(event_id: int, request: Request, store: Store, user: CsrfUser) -> JSONResponse:
+def api_undo(event_id: EventId, request: Request, store: Store, user: CsrfUser) -> JSONResponse:
     """Go back to the state before the latest verdict, as a new history row (nothing is deleted)."""
     event_or_404(store, event_id)
     last, target = undo_step(store.verdict_history(event_id))
@@ -307,7 +318,7 @@ def api_audit(
 
 
 @router.get("/api/audit/{sample_id:int}/snapshot.jpg")
-def api_audit_snapshot(sample_id: int, request: Request, store: Store) -> Response:
+def api_audit_snapshot(sample_id: SampleId, request: Request, store: Store) -> Response:
     """An audit sample's JPEG, by integer id only."""
     return _jpeg(
         request, store.get_audit_snapshot(sample_id), f"audit sample {sample_id} has no snapshot"
@@ -316,7 +327,7 @@ def api_audit_snapshot(sample_id: int, request: Request, store: Store) -> Respon
 
 @router.post("/api/audit/{sample_id:int}/label")
 def api_audit_label(
-    sample_id: int, body: AuditLabelIn, request: Request, store: Store, user: CsrfUser
+    sample_id: SampleId, body: AuditLabelIn, request: Request, store: Store, user: CsrfUser
 ) -> dict[str, Any]:
     """Record what a human sees in an audit sample (to estimate what the model misses)."""
     choices = label_choices(request, store)

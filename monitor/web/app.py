@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -45,8 +45,10 @@ from monitor.web import live as live_updates
 from monitor.web import pages as review_pages
 from monitor.web.api import ChangeFn
 from monitor.web.audit_runs import ThumbCache
-from monitor.web.auth import Access, SignInRequired
+from monitor.web.auth import Access, SignInRequired, current_user
 from monitor.web.auth import router as auth_router
+from monitor.web.proxies import ForwardedHeaders
+from monitor.web.sessions import SessionBook
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -71,7 +73,9 @@ STATIC_TYPES = {
 HealthFn = Callable[[], Mapping[str, Any]]  # a ``monitor.records.HealthReport`` in the daemon
 
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
-open_router = APIRouter()  # health, metrics, static files: no sign-in
+open_router = APIRouter()  # liveness, metrics, static files: no sign-in
+# The full health body names cameras, errors and versions: signed in when sign-in is on.
+health_router = APIRouter(dependencies=[Depends(current_user)])
 
 
 # Without sign-in the web is loopback-only; these are the Host headers it then accepts.
@@ -89,14 +93,17 @@ def create_app(
     on_change: ChangeFn | None = None,
     allowed_hosts: Sequence[str] | None = None,
     frames: live_updates.FrameSource | None = None,
+    trusted_proxies: Sequence[str] = (),
 ) -> FastAPI:
     """Build the web app around one store, one metrics registry and a health callback.
 
     Args:
         store: where events are read from and verdicts written to.
         metrics: rendered at ``/metrics``.
-        health: returns the daemon's health; ``/healthz`` answers 200 when its
-            ``"ok"`` is true, else 503, with the dict as the JSON body.
+        health: returns the daemon's health; ``/healthz`` (signed in, when
+            sign-in is configured) answers 200 when its ``"ok"`` is true, else
+            503, with the dict as the JSON body; ``/livez`` answers 200 to anyone
+            with only ``alive`` and ``status`` (``ok`` or ``degraded``).
         auth: users and tokens; None or empty: no sign-in (loopback only).
         modes: the cameras' configured modes; None: only what the store knows.
         labels: the model's labels, offered for relabelling and audit labels.
@@ -107,16 +114,19 @@ def create_app(
             the review API through DNS rebinding.
         frames: each camera's newest decided frame, for the cameras page;
             None: no live frames (the standalone review server).
+        trusted_proxies: reverse proxies (addresses or networks) whose
+            ``X-Forwarded-For``/``-Proto`` are believed; empty: none are.
 
     Raises:
         ValueError: when a configured password hash is malformed.
     """
     # The interactive docs load scripts from a CDN, which an edge box cannot reach.
-    app = FastAPI(title="bearwatch", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    # The schema is served by an API route, behind sign-in like the rest of /api.
+    app = FastAPI(title="bearwatch", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store = store
     app.state.metrics = metrics
     app.state.health = health
-    app.state.access = Access(auth)
+    app.state.access = Access(auth, sessions=SessionBook(store))
     app.state.modes = modes
     app.state.labels = tuple(labels)
     app.state.on_change = on_change
@@ -124,6 +134,7 @@ def create_app(
     app.state.live = live_updates.LiveState(store, metrics, health, frames)
     app.state.audit_thumbs = ThumbCache(store.get_audit_snapshot)
     app.include_router(open_router)
+    app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(live_updates.router)
     app.include_router(review_api.router)  # before the pages: the routes keep their order
@@ -131,11 +142,13 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.add_middleware(ForwardedHeaders, trusted=list(trusted_proxies))  # outermost: runs first
 
     app.add_exception_handler(SignInRequired, _sign_in_required)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_unavailable)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(Exception, _internal_error)
     return app
 
@@ -170,11 +183,28 @@ def prometheus(request: Request) -> Response:
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
-@open_router.get("/healthz")
+@health_router.get("/healthz")
 def healthz(request: Request) -> JSONResponse:
-    body = request.app.state.health()
-    code = 200 if body.get("ok") else 503
-    return JSONResponse(jsonable_encoder(body), code, headers={"Cache-Control": "no-store"})
+    """The daemon's health: 200 when ``ok``, 503 when degraded (``status`` and ``problems`` say why)."""
+    body = dict(request.app.state.health())
+    ok = bool(body.get("ok"))
+    body.setdefault("status", "ok" if ok else "degraded")
+    return JSONResponse(
+        jsonable_encoder(body), 200 if ok else 503, headers={"Cache-Control": "no-store"}
+    )
+
+
+@open_router.get("/livez")
+def livez(request: Request) -> JSONResponse:
+    """For probes without credentials: the process serves; no camera, source or error details."""
+    try:
+        status = "ok" if request.app.state.health().get("ok") else "degraded"
+    except Exception:
+        logger.exception("web: the health callback failed")
+        status = "degraded"
+    return JSONResponse(
+        {"alive": True, "status": status}, 200, headers={"Cache-Control": "no-store"}
+    )
 
 
 @open_router.get("/static/{name}")
@@ -211,7 +241,7 @@ templates.env.globals["static_url"] = static_url
 
 
 async def _sign_in_required(request: Request, exc: Exception) -> Response:
-    if request.url.path.startswith("/api/"):
+    if request.url.path.startswith("/api/") or request.url.path == "/healthz":
         return JSONResponse(
             {"error": "sign in required"}, 401, headers={"WWW-Authenticate": "Bearer"}
         )
@@ -234,6 +264,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.error("web: %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse({"error": "review store unavailable"}, 503)
+
+
+async def _out_of_range(request: Request, exc: Exception) -> JSONResponse:
+    # Defence in depth: ids are validated at the route; a number SQLite cannot bind is still the client's.
+    return JSONResponse({"error": "invalid request", "details": ["a number is out of range"]}, 422)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -278,8 +313,15 @@ class WebServer(Worker):
         self.app = app
         self._host = host
         self._requested_port = port
+        # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from
+        # 127.0.0.1; ``ForwardedHeaders`` trusts only web.trusted_proxies.
         config = uvicorn.Config(
-            app, log_config=None, access_log=False, lifespan="off", server_header=False
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+            proxy_headers=False,
         )
         self._server = _ThreadedServer(config, self.beat)
         self._sock: socket.socket | None = None

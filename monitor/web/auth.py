@@ -7,7 +7,11 @@ Why it is shaped this way:
   daemon and ``bearwatch review`` keep no state to lose, and a per-start
   random secret simply signs everyone out on restart. The signature carries
   its own timestamp, so a session ends ``session_hours`` after sign-in,
-  however active it is.
+  however active it is. What a signature cannot do is end early, so each
+  session has an id that sign-out revokes server-side
+  (``monitor.web.sessions``), and a password session carries a keyed
+  fingerprint of the user's password hash: changing the password in the
+  config ends every session signed in with the old one.
 * Every state change carries a per-session CSRF token (form field or
   ``X-CSRF-Token`` header). Bearer-token clients are exempt: a browser never
   adds that header on its own, so a forged cross-site request cannot carry it.
@@ -19,9 +23,11 @@ Why it is shaped this way:
 from __future__ import annotations
 
 import getpass
+import hashlib
 import hmac
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -34,6 +40,7 @@ from monitor.web.passwords import LoginThrottle, dummy_hash, parse_password_hash
 
 # Re-exported: the hash-password command and the tests import it from monitor.web.auth.
 from monitor.web.passwords import hash_password as hash_password
+from monitor.web.sessions import SessionBook
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +72,7 @@ class Session:
     role: str
     via: str
     csrf: str
+    sid: str = ""
 
 
 class SignInRequired(Exception):
@@ -82,7 +90,12 @@ class Access:
         ValueError: when a configured password hash is malformed (names the user).
     """
 
-    def __init__(self, auth: AuthConfig | None, local_name: str | None = None) -> None:
+    def __init__(
+        self,
+        auth: AuthConfig | None,
+        local_name: str | None = None,
+        sessions: SessionBook | None = None,
+    ) -> None:
         self.enabled = auth is not None and auth.enabled
         self._users = {u.name: u for u in auth.users} if auth else {}
         for user in self._users.values():
@@ -95,11 +108,15 @@ class Access:
         self.max_age_s = int(hours * 3600)
         secret = (auth.session_secret if auth else None) or secrets.token_urlsafe(32)
         self._signer = URLSafeTimedSerializer(secret, salt="bearwatch.session")
+        self._fingerprint_key = hashlib.sha256(b"bearwatch.password\0" + secret.encode()).digest()
+        self.sessions = sessions or SessionBook(None)
         self.throttle = LoginThrottle()
         self.local_name = local_name or _os_user()
 
     def new_session(self, user: str | None, role: str, via: str) -> Session:
-        return Session(user=user, role=role, via=via, csrf=secrets.token_urlsafe(32))
+        return Session(
+            user=user, role=role, via=via, csrf=secrets.token_urlsafe(32), sid=SessionBook.new_id()
+        )
 
     def anonymous_session(self) -> Session:
         """A first visit's session: unsigned-in with auth, the local reviewer without."""
@@ -115,19 +132,50 @@ class Access:
         try:
             data = self._signer.loads(raw, max_age=self.max_age_s)
             session = Session(
-                user=data["u"], role=str(data["r"]), via=str(data["v"]), csrf=str(data["c"])
+                user=data["u"],
+                role=str(data["r"]),
+                via=str(data["v"]),
+                csrf=str(data["c"]),
+                sid=str(data["s"]),
             )
-        except (BadSignature, KeyError, TypeError):
+            fingerprint = str(data.get("p", ""))
+        except (BadSignature, KeyError, TypeError, AttributeError):
             return None
         if session.via == "local" and self.enabled:
             return None  # minted before auth was configured: worth nothing now
         if session.via == "password" and session.user not in self._users:
             return None  # the user was removed from the config
+        if session.via == "password" and not hmac.compare_digest(
+            fingerprint, self._password_fingerprint(session.user)
+        ):
+            return None  # the password was changed since this sign-in
+        if not session.sid or self.sessions.is_revoked(session.sid):
+            return None  # signed out (here, or by another process on this store)
         return session
 
+    def revoke(self, session: Session) -> None:
+        """End a session server-side: its cookie is refused from now on, copies included."""
+        self.sessions.revoke(session.sid, time.time() + self.max_age_s)
+
+    def _password_fingerprint(self, user: str | None) -> str:
+        """A keyed digest of the user's current password hash ("" for a user not configured)."""
+        found = self._users.get(user or "")
+        if found is None:
+            return ""
+        digest = hmac.new(self._fingerprint_key, found.password_hash.encode(), hashlib.sha256)
+        return digest.hexdigest()[:32]
+
     def set_cookie(self, request: Request, response: Response, session: Session) -> None:
+        fingerprint = self._password_fingerprint(session.user) if session.via == "password" else ""
         value = self._signer.dumps(
-            {"u": session.user, "r": session.role, "v": session.via, "c": session.csrf}
+            {
+                "u": session.user,
+                "r": session.role,
+                "v": session.via,
+                "c": session.csrf,
+                "s": session.sid,
+                "p": fingerprint,
+            }
         )
         response.set_cookie(
             SESSION_COOKIE,
@@ -339,6 +387,10 @@ def logout(request: Request, csrf_token: FormText = "") -> Response:
     access = access_of(request)
     principal = current_user(request)
     access.check_csrf(request, principal, csrf_token)
+    session = access.session(request)
+    if session is not None:
+        access.revoke(session)  # a copy of the cookie is worth nothing from now on
+        logger.info("web: %s signed out", principal.name)
     response = RedirectResponse("/login" if access.enabled else "/", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -11,7 +11,7 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 
 from monitor.store import ReviewStore
 
@@ -26,7 +26,11 @@ def _store(request: Request) -> ReviewStore:
 
 
 Store = Annotated[ReviewStore, Depends(_store)]
-BeforeId = Annotated[int | None, Query(ge=1)]
+# SQLite's INTEGER (and PostgreSQL's BIGINT) range: a larger id is refused (422), not bound (500).
+MAX_ID = 2**63 - 1
+BeforeId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="an event id")]
+SampleId = Annotated[int, Path(ge=1, le=MAX_ID, description="an audit sample id")]
 
 
 def event_or_404(store: ReviewStore, event_id: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.records import NewEvent
 from monitor.store import ReviewStore
-from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migrations
+from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migrations, run_statement
 from tests.media import scene
 
 T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
@@ -298,7 +298,7 @@ def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
 
     store = ReviewStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == MIGRATIONS[-1].version
         (old,) = store.list_events()
         assert (old["unfamiliar"], old["held"], old["night_class"]) == (False, False, None)
         assert (old["camera"], old["model_version"], old["review_status"]) == (
@@ -316,7 +316,7 @@ def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
     try:
         for migration in MIGRATIONS:
             for statement in migration.statements:
-                conn.execute(statement)
+                run_statement(conn, statement)
         assert apply_migrations(conn) == SCHEMA_VERSION
         versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         assert versions == [(m.version,) for m in MIGRATIONS]

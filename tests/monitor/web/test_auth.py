@@ -191,7 +191,9 @@ def test_pages_redirect_to_sign_in_and_the_api_answers_401(client: TestClient) -
     assert api.status_code == 401 and api.json() == {"error": "sign in required"}
     assert api.headers["www-authenticate"] == "Bearer"
     assert client.get("/api/events/1/snapshot.jpg").status_code == 401
-    assert client.get("/healthz").status_code == 200  # probes and scrapers need no sign-in
+    # The health body names cameras and errors: signed in only. Probes use /livez.
+    assert client.get("/healthz").status_code == 401
+    assert client.get("/livez").json() == {"alive": True, "status": "ok"}
     assert client.get("/metrics").status_code == 200
 
 
@@ -254,16 +256,22 @@ def test_sessions_expire_and_forged_cookies_are_worthless(client: TestClient) ->
         def get_timestamp(self) -> int:
             return int(time.time()) - 2 * 3600 - 5
 
-    payload = {"u": "alice", "r": "admin", "v": "password", "c": "x" * 20}
+    sign_in(client, "alice", "alice-pw")
+    fresh = URLSafeTimedSerializer(SECRET, salt="bearwatch.session")
+    payload = fresh.loads(client.cookies[SESSION_COOKIE])
+    client.cookies.clear()
     old = URLSafeTimedSerializer(SECRET, salt="bearwatch.session", signer=TwoHoursAgo)
     client.cookies.set(SESSION_COOKIE, old.dumps(payload))
     assert client.get("/", follow_redirects=False).status_code == 303
     forged = URLSafeTimedSerializer("another secret!!", salt="bearwatch.session")
     client.cookies.set(SESSION_COOKIE, forged.dumps(payload))
     assert client.get("/", follow_redirects=False).status_code == 303
-    fresh = URLSafeTimedSerializer(SECRET, salt="bearwatch.session")
     client.cookies.set(SESSION_COOKIE, fresh.dumps(payload))
     assert client.get("/", follow_redirects=False).status_code == 200
+    for missing in ("s", "p"):  # a session without its id or password fingerprint is refused
+        partial = {k: v for k, v in payload.items() if k != missing}
+        client.cookies.set(SESSION_COOKIE, fresh.dumps(partial))
+        assert client.get("/", follow_redirects=False).status_code == 303
 
 
 def test_a_user_removed_from_the_config_is_signed_out(store: ReviewStore) -> None:
