@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from monitor.alerts.snapshots import annotate
 from monitor.config import CameraConfig
 from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
@@ -59,6 +60,8 @@ class EventSummary:
     end: float | None
     peak_score: float
     frames: int
+    box: tuple[float, float, float, float] | None = None
+    zone: str | None = None
 
 
 class AlertStage(Worker):
@@ -192,7 +195,7 @@ class AlertStage(Worker):
                 self._drift_event(change, frame)
         policy = self.policies[frame.camera]
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
-            self._handle(ev, frame, pred.probs)
+            self._handle(ev, frame, pred.probs, pred)
         alert_score = max(
             float(pred.probs[self.labels.index(lbl)]) for lbl in policy.cfg.alert_labels
         )
@@ -261,7 +264,11 @@ class AlertStage(Worker):
         return () if state == "in_domain" else (state, *flags)
 
     def _new_event(
-        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+        self,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
+        pred: Prediction | None = None,
     ) -> NewEvent:
         details: dict[str, object] = {"peak_seq": ev.peak_seq}
         ood: float | None = None
@@ -283,11 +290,13 @@ class AlertStage(Worker):
             peak_score=ev.peak_score,
             model_version=self.model_version,
             mode=self.mode_book.effective(ev.camera, ev.start_at),
-            snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
+            snapshot_jpeg=self._jpeg(_snapshot(frame, pred)),
             drift_flags=self._drift_flags(ev.camera),
             ood_score=ood,
             details=details,
             frames=ev.frames,
+            box=None if pred is None else pred.box,
+            zone=None if pred is None else pred.zone,
         )
 
     def _drift_event(self, change: DriftChange, frame: Frame) -> None:
@@ -326,11 +335,17 @@ class AlertStage(Worker):
             )
         )
 
-    def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
+    def _handle(
+        self,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
+        pred: Prediction | None = None,
+    ) -> None:
         key = (ev.camera, ev.label, ev.number)
         summary = self.events.get(key)
         if ev.kind == "start" or summary is None:
-            event_id = self.store.add_event(self._new_event(ev, frame, probs))
+            event_id = self.store.add_event(self._new_event(ev, frame, probs, pred))
             summary = EventSummary(
                 event_id, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames
             )
@@ -346,10 +361,12 @@ class AlertStage(Worker):
         elif summary.id is None:
             # The start went to the spill file (store unavailable): adding again
             # with the current state merges into the same row once it replays.
-            summary.id = self.store.add_event(self._new_event(ev, frame, probs))
+            summary.id = self.store.add_event(self._new_event(ev, frame, probs, pred))
         else:
-            self._update(summary, ev, None if frame is None else frame.snapshot)
+            self._update(summary, ev, _snapshot(frame, pred), pred)
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
+        if pred is not None and ev.kind in ("start", "update"):
+            summary.box, summary.zone = pred.box, pred.zone
         summary.end = ev.end_at
         for observer in self.observers:
             try:
@@ -358,7 +375,11 @@ class AlertStage(Worker):
                 logger.exception("an event observer failed for camera %s", ev.camera)
 
     def _update(
-        self, summary: EventSummary, ev: DecisionEvent, snapshot: np.ndarray | None
+        self,
+        summary: EventSummary,
+        ev: DecisionEvent,
+        snapshot: np.ndarray | None,
+        pred: Prediction | None = None,
     ) -> None:
         assert summary.id is not None
         fields: Mapping[str, object]
@@ -367,6 +388,7 @@ class AlertStage(Worker):
                 "peak_score": ev.peak_score,
                 "snapshot_jpeg": self._jpeg(snapshot),
                 "frames": ev.frames,
+                **({} if pred is None else {"box": pred.box, "zone": pred.zone}),
             }
         elif ev.kind == "resume":
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
@@ -384,3 +406,12 @@ class AlertStage(Worker):
                 ev.peak_score,
             )
         self.store.update_event(summary.id, **fields)  # type: ignore[arg-type]
+
+
+def _snapshot(frame: Frame | None, pred: Prediction | None) -> np.ndarray | None:
+    """The frame's snapshot with the peak region drawn (see ``monitor.alerts.snapshots``)."""
+    if frame is None:
+        return None
+    if pred is None:
+        return frame.snapshot
+    return annotate(frame.snapshot, pred.box, pred.crop)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
+from monitor.config.camera import VIEW_PLANS, ViewConfig
 from monitor.errors import ConfigError
 
 logger = logging.getLogger("bearwatch")
@@ -72,9 +73,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             end_after_s=args.end_after_s,
         )
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
+        view = ViewConfig(plan=args.view)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
-                             decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
+                             decision=decision, motion_gate=gate, candidate=args.candidate,
+                             view=view)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except (ModelError, ValueError, StoreError) as exc:
         print(f"replay: {exc}", file=sys.stderr)
@@ -89,8 +92,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"  {cam}: {drift['state']} ({', '.join(drift['flags'])})")
     for ev in summary["events"]:
         end = "open" if ev["end"] is None else f"{ev['end']:.1f}s"
+        where = "" if ev["box"] is None else " box " + ",".join(f"{v:.2f}" for v in ev["box"])
+        zone = "" if ev["zone"] is None else f" zone {ev['zone']}"
         print(
-            f"  {ev['camera']:<20} {ev['label']:<10} {ev['start']:7.1f}s → {end:<8} peak {ev['peak_score']:.2f}"
+            f"  {ev['camera']:<20} {ev['label']:<10} {ev['start']:7.1f}s → {end:<8} "
+            f"peak {ev['peak_score']:.2f}{where}{zone}"
         )
     if not summary["events"]:
         print("  no events")
@@ -146,6 +152,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
     )
     p.add_argument("--motion-gate", action="store_true", help="skip inference on static frames")
+    p.add_argument(
+        "--view",
+        choices=VIEW_PLANS,
+        default="auto",
+        help="view plan for every video: auto (default; full + tiles on large frames), "
+        "full (letterboxed), tiles, motion",
+    )
 
     p.add_argument(
         "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"

@@ -21,6 +21,7 @@ from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
+from monitor.decide.regions import RegionScorer
 from monitor.frames import Frame
 from monitor.inference.worker import InferenceWorker
 from monitor.metrics import Metrics
@@ -152,6 +153,9 @@ class Pipeline:
             self.alerts.submit,
             clock=self.clock,
             candidate=self.candidate,
+            scorer=RegionScorer(
+                self.classifier.labels, {c.id: c.decision for c in self.cfg.cameras}
+            ),
         )
         worker.calibrate(tuple(sorted({1, self.cfg.batching.max_batch})), self.classifier.input_hw)
         return worker
@@ -166,6 +170,7 @@ class Pipeline:
             self.hub,
             self.metrics,
             gate_state=self.alerts.gate_state,
+            max_batch=self.cfg.batching.max_batch,
         )
 
     def _count_drop(self, frame: Frame, reason: str) -> None:

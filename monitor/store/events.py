@@ -18,6 +18,7 @@ from monitor.store.sql import (
     MAX_LIST_LIMIT,
     SELECT_EVENTS,
     apply_verdict,
+    box_json,
     event_dict,
     event_filters,
     event_record,
@@ -54,8 +55,10 @@ class EventQueries(StoreCore):
         snapshot_jpeg: bytes | None = None,
         frames: int | None = None,
         details: Mapping[str, Any] | None = None,
+        box: tuple[float, float, float, float] | None = None,
+        zone: str | None = None,
     ) -> bool:
-        """Change an open event; None leaves a field as it is.
+        """Change an open event; None leaves a field as it is (``zone`` changes with ``box``).
 
         Returns:
             True when the event exists and was updated; False when it does not
@@ -70,6 +73,8 @@ class EventQueries(StoreCore):
         if details is not None:
             changes["details"] = to_json(details)
         changes = {k: v for k, v in changes.items() if v is not None}
+        if box is not None:
+            changes["box"], changes["zone"] = box_json(box), zone
         record = {"op": "update", "event_id": event_id, "changes": changes}
         done = self._write(
             "update_event",

@@ -18,6 +18,8 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # (table, column, type): added unless already there — SQLite has no ADD COLUMN IF NOT EXISTS.
+    add_columns: tuple[tuple[str, str, str], ...] = ()
 
 
 # Each statement is idempotent (IF NOT EXISTS), and a migration commits together
@@ -116,6 +118,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS events_status_reviewed ON events (review_status, reviewed_at)",
         ),
     ),
+    Migration(
+        5,
+        "the peak region's box and zone on events",
+        (),
+        add_columns=(("events", "box", "TEXT"), ("events", "zone", "TEXT")),
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
@@ -152,6 +160,8 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
             if current < m.version <= target:
                 for statement in m.statements:
                     conn.execute(statement)
+                for table, column, kind in m.add_columns:
+                    _add_column(conn, table, column, kind)
                 conn.execute(
                     "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
                     (m.version, m.description, time.time()),
@@ -163,3 +173,10 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
         rollback(conn)
         raise
     return current
+
+
+def _add_column(conn: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    # Names come from MIGRATIONS above, never from input.
+    present = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+    if column not in present:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")

@@ -20,13 +20,13 @@ MAX_LIST_LIMIT = 1000
 
 EVENT_FIELDS = (
     "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, created_at, updated_at"
+    " drift_flags, ood_score, details, frames, box, zone, created_at, updated_at"
 )
 SELECT_EVENTS = (
     "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
     " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
     " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, s.event_id IS NOT NULL AS has_snapshot"
+    " e.created_at, e.updated_at, e.box, e.zone, s.event_id IS NOT NULL AS has_snapshot"
     " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
 )
 
@@ -63,18 +63,24 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
     if found:
         # The same event again (a replayed spill, or a caller re-adding after a
         # spilled add): keep one row and take the newer state of what can change.
-        changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
+        changes: dict[str, Any] = {
+            "end_at": ev.end_at,
+            "peak_score": ev.peak_score,
+            "frames": ev.frames,
+        }
+        if ev.box is not None:
+            changes["box"], changes["zone"] = box_json(ev.box), ev.zone
         update_event_row(
             conn, int(found[0][0]), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
         )
         return int(found[0][0])
     now = time.time()
     cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
             ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
-            to_json(ev.details), ev.frames, now, now,
+            to_json(ev.details), ev.frames, box_json(ev.box), ev.zone, now, now,
         ),
     )  # fmt: skip
     event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
@@ -140,6 +146,7 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
                 **rec["event"],
                 "snapshot_jpeg": jpeg,
                 "drift_flags": tuple(rec["event"]["drift_flags"]),
+                "box": None if rec["event"].get("box") is None else tuple(rec["event"]["box"]),
             }
         )
         return lambda c: insert_event(c, ev)
@@ -187,13 +194,19 @@ def event_dict(row: sqlite3.Row) -> dict[str, Any]:
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
     out["has_snapshot"] = bool(out["has_snapshot"])
+    out["box"] = None if out.get("box") is None else json.loads(out["box"])
     return out
+
+
+def box_json(box: tuple[float, ...] | None) -> str | None:
+    return None if box is None else json.dumps([round(float(v), 4) for v in box])
 
 
 def event_record(ev: NewEvent) -> dict[str, Any]:
     """The spill form of an event: JSON-safe, the snapshot kept apart so it is never logged."""
     rec = {f.name: getattr(ev, f.name) for f in fields(ev) if f.name != "snapshot_jpeg"}
     rec["drift_flags"] = list(ev.drift_flags)
+    rec["box"] = None if ev.box is None else list(ev.box)
     rec["details"] = json.loads(to_json(ev.details))
     return rec
 

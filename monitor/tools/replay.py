@@ -25,6 +25,7 @@ from monitor.config import (
     StoreConfig,
     WebConfig,
 )
+from monitor.config.camera import ViewConfig
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.service.pipeline import Pipeline
@@ -45,6 +46,7 @@ class ReplayOptions:
     motion_gate: MotionGateConfig = MotionGateConfig()
     drift: DriftConfig = DriftConfig()
     candidate: Path | None = None
+    view: ViewConfig | None = None  # None: each camera's default (auto)
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -68,6 +70,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             pacing=opts.pacing,  # type: ignore[arg-type]
             decision=opts.decision,
             motion_gate=opts.motion_gate,
+            view=opts.view or ViewConfig(),
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
@@ -142,6 +145,8 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
                 "end": None if ev.end is None else round(ev.end - base, 3),
                 "peak_score": round(ev.peak_score, 4),
                 "frames": ev.frames,
+                "box": None if ev.box is None else [round(v, 4) for v in ev.box],
+                "zone": ev.zone,
             }
         )
     return {

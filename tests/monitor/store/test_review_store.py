@@ -285,7 +285,7 @@ def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
 
     store = ReviewStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         (old,) = store.list_events()
         assert (old["camera"], old["model_version"], old["review_status"]) == (
             "gate",
