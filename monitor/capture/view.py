@@ -6,7 +6,7 @@ The plan is per camera (``view:`` in its config) and per source resolution:
 * ``tiles`` — an overlapping grid of square tiles, each at most
   ``tiles.max_downscale`` model inputs wide (derived from the resolution and the
   model input unless rows/cols or a size are given);
-* ``motion`` — squares around what changed since the previous frame, at least
+* ``motion`` — squares around what differs from the recent background, at least
   the model input, merged and capped, held a while after the change stops, and
   the whole frame every ``motion.full_every_s`` so a motionless bear is not lost;
 * ``auto`` (default) — ``full``, plus the tiles when the frame's long side is
@@ -33,6 +33,7 @@ from monitor.model.regions import (
     Zone,
     auto_tile_side,
     box_zone,
+    fit_square,
     frame_mask,
     grid_boxes,
     intersection,
@@ -46,6 +47,7 @@ from monitor.model.regions import (
 logger = logging.getLogger(__name__)
 
 MOTION_GRID_WIDTH = 160  # difference image cells across (1080p: 12 px per cell)
+BACKGROUND_ALPHA = 0.2  # the motion background follows the scene over ~5 frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,6 @@ class ViewPlanner:
         input_hw: the model's (height, width).
         max_batch: the inference batch limit (to warn about plans that exceed it).
         fps: the camera's sampling rate (for the expected cost in that warning).
-        key: the config key path of the camera, for messages (``cameras[0]``).
     """
 
     def __init__(
@@ -141,16 +142,15 @@ class ViewPlanner:
         input_hw: tuple[int, int],
         max_batch: int = 8,
         fps: float = 2.0,
-        key: str = "",
     ) -> None:
         self.camera, self.cfg, self.input_hw = camera, cfg, input_hw
-        self.max_batch, self.fps, self.key = max_batch, fps, key or f"camera {camera}"
+        self.max_batch, self.fps = max_batch, fps
         self.zones = zones_of(cfg)
         self.plan: StaticPlan | None = None
         self._grid: tuple[np.ndarray, list[np.ndarray]] | None = None
         self._mask: np.ndarray | None = None
         self._static: list[tuple[PixelBox, str, float, Zone | None]] = []
-        self._prev_motion: np.ndarray | None = None
+        self._background: np.ndarray | None = None
         self._held: list[tuple[PixelBox, float]] = []
         self._last_full: float | None = None
 
@@ -160,8 +160,9 @@ class ViewPlanner:
         t = self.cfg.tiles
         if t.size_px is not None and t.size_px > min(width, height) and self.cfg.plan != "full":
             logger.error(
-                "%s.view.tiles.size_px: %d px tiles are larger than the %dx%d frame; using %d px",
-                self.key,
+                "camera %s: view.tiles.size_px: %d px tiles are larger than the %dx%d frame; "
+                "using %d px tiles",
+                self.camera,
                 t.size_px,
                 width,
                 height,
@@ -174,7 +175,7 @@ class ViewPlanner:
             share, zone = self._zone_of(box)
             if share > 0:
                 self._static.append((box, kind, share, zone))
-        self._prev_motion, self._held = None, []
+        self._background, self._held = None, []
         n = len(self._static) + (
             self.cfg.motion.max_regions + 1 if self.cfg.plan == "motion" else 0
         )
@@ -236,11 +237,17 @@ class ViewPlanner:
         gw = min(MOTION_GRID_WIDTH, width)
         gh = max(1, round(height * gw / width))
         small = cv2.resize(bgr, (gw, gh), interpolation=cv2.INTER_AREA)
-        gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0).astype(np.int16)
-        prev, self._prev_motion = self._prev_motion, gray
+        gray = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (3, 3), 0)
+        gray = gray.astype(np.float32)
+        # Against a running-average background, not the previous frame: a uniform
+        # body then changes as a whole, not only at its leading and trailing edges.
+        background = self._background
         found: list[PixelBox] = []
-        if prev is not None:
-            changed = np.abs(gray - prev) > m.pixel_threshold
+        if background is None or background.shape != gray.shape:
+            self._background = gray
+        else:
+            changed = np.abs(gray - background) > m.pixel_threshold
+            cv2.accumulateWeighted(gray, background, BACKGROUND_ALPHA)
             if self._grid is not None:
                 visible = cv2.resize(
                     self._grid[0].astype(np.uint8), (gw, gh), interpolation=cv2.INTER_NEAREST
@@ -253,7 +260,8 @@ class ViewPlanner:
         held = [(b, seen) for b, seen in self._held if t - seen <= m.hold_s]
         held = [(b, seen) for b, seen in held if not any(intersection(b, f) for f in found)]
         self._held = [(b, t) for b in found] + held
-        boxes = merge_boxes([b for b, _ in self._held])[: m.max_regions]
+        boxes = merge_boxes([b for b, _ in self._held], gap=min(self.input_hw) // 2)
+        boxes = [fit_square(b, min(self.input_hw), width, height) for b in boxes][: m.max_regions]
         out: list[tuple[PixelBox, str, Zone | None]] = []
         if self._last_full is None or t - self._last_full >= m.full_every_s or t < self._last_full:
             self._last_full = t

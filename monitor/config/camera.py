@@ -145,7 +145,7 @@ class MotionRegionsConfig(Strict):
 
     max_regions: int = Field(4, ge=1, le=64, description="regions per frame at most")
     margin: float = Field(
-        0.5, ge=0.0, le=4.0, description="context added around a changed area, as a share of it"
+        0.25, ge=0.0, le=4.0, description="context added around a changed area, as a share of it"
     )
     pixel_threshold: int = Field(
         12, ge=1, le=255, description="gray-level change that counts a cell as changed"

@@ -152,21 +152,22 @@ def fit_square(box: PixelBox, min_side: int, width: int, height: int) -> PixelBo
 
 
 def merge_boxes(
-    boxes: Sequence[PixelBox], weights: Sequence[float] | None = None
+    boxes: Sequence[PixelBox], weights: Sequence[float] | None = None, gap: int = 0
 ) -> list[PixelBox]:
-    """Union every pair of overlapping boxes until none overlap; weights add up on merge.
+    """Union every pair of boxes closer than ``gap`` (overlapping, for 0) until none are.
 
     Returns the merged boxes, heaviest first (see :func:`merge_weighted`).
     """
-    return [b for b, _ in merge_weighted(boxes, weights)]
+    return [b for b, _ in merge_weighted(boxes, weights, gap)]
 
 
 def merge_weighted(
-    boxes: Sequence[PixelBox], weights: Sequence[float] | None = None
+    boxes: Sequence[PixelBox], weights: Sequence[float] | None = None, gap: int = 0
 ) -> list[tuple[PixelBox, float]]:
     """Like :func:`merge_boxes`, keeping each merged box's summed weight; heaviest first."""
-    items = [
-        (tuple(b), float(w)) for b, w in zip(boxes, weights or [1.0] * len(boxes), strict=True)
+    items: list[tuple[PixelBox, float]] = [
+        ((b[0], b[1], b[2], b[3]), float(w))
+        for b, w in zip(boxes, weights or [1.0] * len(boxes), strict=True)
     ]
     merged = True
     while merged:
@@ -174,7 +175,8 @@ def merge_weighted(
         out: list[tuple[PixelBox, float]] = []
         for box, weight in items:
             for i, (other, other_w) in enumerate(out):
-                if intersection(box, other) > 0:  # type: ignore[arg-type]
+                grown = (box[0] - gap, box[1] - gap, box[2] + gap, box[3] + gap)
+                if intersection(grown, other) > 0:
                     out[i] = (
                         (
                             min(box[0], other[0]),
@@ -187,9 +189,9 @@ def merge_weighted(
                     merged = True
                     break
             else:
-                out.append((box, weight))  # type: ignore[arg-type]
-        items = out  # type: ignore[assignment]
-    return sorted(items, key=lambda bw: (-bw[1], bw[0]))  # type: ignore[arg-type,return-value]
+                out.append((box, weight))
+        items = out
+    return sorted(items, key=lambda bw: (-bw[1], bw[0]))
 
 
 def changed_boxes(mask: np.ndarray, width: int, height: int) -> list[tuple[PixelBox, float]]:
@@ -231,8 +233,10 @@ def motion_boxes(
 
     Each changed area gets ``margin`` of its size around it (a walker's legs
     move, its body less), becomes a square of at least the model input, and
-    overlapping squares are merged (then squared again, merged again) so the
-    model never looks at the same pixels twice. At most ``max_regions``
+    squares closer than half the model input are merged (then squared again,
+    merged again): the changed edges of one walker (a uniform body changes only
+    at its leading and trailing edges) become one region, and the model never
+    looks at the same pixels twice. At most ``max_regions``
     survive, the ones with the most change first: the cost per frame is
     bounded whatever the scene does.
     """
@@ -250,10 +254,11 @@ def motion_boxes(
         )
         boxes.append(fit_square(grown, min_side, width, height))
         weights.append(n)
-    merged = merge_weighted(boxes, weights)
+    gap = min_side // 2
+    merged = merge_weighted(boxes, weights, gap)
     while True:  # squaring a merged box can make it overlap another one again
         squared = [(fit_square(b, min_side, width, height), w) for b, w in merged]
-        again = merge_weighted([b for b, _ in squared], [w for _, w in squared])
+        again = merge_weighted([b for b, _ in squared], [w for _, w in squared], gap)
         if len(again) == len(squared):
             merged = squared
             break
