@@ -121,6 +121,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view_eval(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.model.onnx import OnnxClassifier
+    from monitor.tools.view_eval import evaluate, format_table
+
+    try:
+        clf = OnnxClassifier(args.model, args.providers, args.threads, warmup_batch=16)
+        result = evaluate(args.folder, clf, args.threshold, args.label)
+    except (ModelError, ValueError) as exc:
+        print(f"view-eval: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the runtime's sub-commands to the ``bearwatch`` parser."""
     p = sub.add_parser("run", help="run the daemon on a config file (systemd runs this)")
@@ -188,3 +203,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
 
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "view-eval",
+        help="bear recall and empty-scene false positives per view plan on a wide evaluation set",
+    )
+    p.add_argument("folder", type=Path, help="written by `python -m training.synthetic.wide eval`")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--threshold", type=float, default=0.7, help="frame score that counts as a bear")
+    p.add_argument("--label", default="bear")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_view_eval)
