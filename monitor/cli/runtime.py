@@ -106,10 +106,18 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
     from monitor.tools.bench import run_bench
+    from monitor.tools.bench_view import format_view_plans, view_plan_bench
 
     try:
-        result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
-                           args.budget_ms, args.fastai_images, args.gate_minutes)  # fmt: skip
+        if args.view_only:
+            from monitor.model.onnx import OnnxClassifier
+
+            clf = OnnxClassifier(args.model, "cpu", args.threads, warmup_batch=args.batch)
+            result = {"view_plans": view_plan_bench(clf, args.batch, args.view_frames)}
+        else:
+            result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras,
+                               args.frames, args.budget_ms, args.fastai_images, args.gate_minutes,
+                               args.view_frames)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -117,7 +125,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         for key, value in result.items():
-            print(f"{key:>20}: {value}")
+            if key != "view_plans":
+                print(f"{key:>20}: {value}")
+        if result.get("view_plans"):
+            print("view plans (one 1080p clip, one walker, every frame):")
+            print(format_view_plans(result["view_plans"]))
     return 0
 
 
@@ -201,6 +213,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--gate-minutes", type=float, default=2.0, help="static video for the motion-gate CPU run"
     )
+    p.add_argument(
+        "--view-frames", type=int, default=60, help="frames of the 1080p view-plan clip (0: skip)"
+    )
+    p.add_argument("--view-only", action="store_true", help="run only the view-plan section")
 
     p.set_defaults(func=cmd_bench)
 

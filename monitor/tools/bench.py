@@ -31,6 +31,7 @@ from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.service.pipeline import Pipeline
 from monitor.store import ReviewStore
+from monitor.tools.bench_view import view_plan_bench
 from monitor.tools.replay import ReplayOptions, run_replay
 
 logger = logging.getLogger(__name__)
@@ -231,9 +232,11 @@ def overload_run(clf: OnnxClassifier, batch: int, threads: int, rate: float, bud
 
 
 def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: int, frames: int,
-              budget_ms: float, fastai_images: int, gate_minutes: float = 2.0) -> dict[str, Any]:  # fmt: skip
+              budget_ms: float, fastai_images: int, gate_minutes: float = 2.0,
+              view_frames: int = 60) -> dict[str, Any]:  # fmt: skip
     """Everything ``bearwatch bench`` reports, in one dict."""
     clf = OnnxClassifier(model, "cpu", threads, warmup_batch=batch)
+    views = view_plan_bench(clf, batch, view_frames) if view_frames > 0 else None
     raw = raw_ort_rate(clf, batch, seconds)
     with tempfile.TemporaryDirectory(prefix="bearwatch-bench-") as tmp:
         clip = make_bench_clip(Path(tmp) / "bench.avi", frames)
@@ -259,4 +262,5 @@ def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: in
         "pipeline_vs_fastai": None if not fastai else round(pipe["img_s"] / fastai, 2),
         "overload": overload,
         "motion_gate": gate,
+        "view_plans": views,
     }
