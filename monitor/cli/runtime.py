@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
-from monitor.config.camera import VIEW_PLANS, ViewConfig
+from monitor.config.camera import VIEW_PLANS, TilesConfig, ViewConfig
 from monitor.errors import ConfigError
 
 logger = logging.getLogger("bearwatch")
@@ -140,7 +140,8 @@ def cmd_view_eval(args: argparse.Namespace) -> int:
 
     try:
         clf = OnnxClassifier(args.model, args.providers, args.threads, warmup_batch=16)
-        result = evaluate(args.folder, clf, args.threshold, args.label)
+        tiles = TilesConfig(max_downscale=args.max_downscale, overlap=args.overlap)
+        result = evaluate(args.folder, clf, args.threshold, args.label, tiles)
     except (ModelError, ValueError) as exc:
         print(f"view-eval: {exc}", file=sys.stderr)
         return 2
@@ -228,6 +229,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--threshold", type=float, default=0.7, help="frame score that counts as a bear")
     p.add_argument("--label", default="bear")
+    p.add_argument(
+        "--max-downscale",
+        type=float,
+        default=4.0,
+        help="tiles: at most this many model inputs wide",
+    )
+    p.add_argument("--overlap", type=float, default=0.15, help="tiles: least overlap")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="cpu")
     p.add_argument("--json", action="store_true")

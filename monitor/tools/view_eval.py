@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from monitor.capture.view import ViewPlanner
-from monitor.config.camera import ViewConfig
+from monitor.config.camera import TilesConfig, ViewConfig, ViewPlan
 from monitor.model.onnx import OnnxClassifier
 from monitor.model.preprocess import frame_to_input
 
@@ -99,7 +99,11 @@ def _inputs(
 
 
 def evaluate(
-    folder: Path, clf: OnnxClassifier, threshold: float = 0.7, label: str = "bear"
+    folder: Path,
+    clf: OnnxClassifier,
+    threshold: float = 0.7,
+    label: str = "bear",
+    tiles: TilesConfig | None = None,
 ) -> dict[str, Any]:
     """Classify every frame of the set under every plan; returns per-plan rates.
 
@@ -116,10 +120,12 @@ def evaluate(
     index = clf.labels.index(label)
     with manifest.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
-    planners = {
-        p: ViewPlanner("eval", ViewConfig(plan=p), clf.input_hw, max_batch=64)
-        for p in ("full", "tiles", "auto")
-    }  # type: ignore[arg-type]
+    tiling = tiles or TilesConfig()
+    plans: tuple[ViewPlan, ...] = ("full", "tiles", "auto")
+    planners: dict[str, ViewPlanner] = {
+        p: ViewPlanner("eval", ViewConfig(plan=p, tiles=tiling), clf.input_hw, max_batch=64)
+        for p in plans
+    }
     tallies = {p: _Tally() for p in PLANS}
     for row in rows:
         bgr = cv2.imread(str(folder / row["path"]), cv2.IMREAD_COLOR)
@@ -138,6 +144,7 @@ def evaluate(
         "threshold": threshold,
         "model_version": clf.meta.model_version,
         "input_hw": list(clf.input_hw),
+        "tiles": tiling.model_dump(),
         "plans": {p: t.row() for p, t in tallies.items()},
     }
 

@@ -265,3 +265,16 @@ def test_regions_to_inputs_scales_the_frame_once_and_masks_zones() -> None:
 def test_malformed_zones_are_refused(polygon: list[list[float]], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ZoneConfig(name="z", polygon=polygon)
+
+
+def test_a_model_sized_crop_is_the_same_through_the_runtime_and_the_parity_path() -> None:
+    """Slice-aided training crops are written at the model input: parity's file path sees the runtime's pixels."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    runtime = regions_to_inputs(
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [(0, 0, 128, 128)], (128, 128)
+    )
+    for method in ("crop", "squish", "letterbox"):
+        assert (resize_pil(Image.fromarray(rgb), (128, 128), method) == runtime[0]).all()
