@@ -181,16 +181,12 @@ class ViewPlanner:
         )
         if old is None:
             logger.info(
-                "camera %s: %dx%d, view plan %s: %s (%d regions per frame%s)",
+                "camera %s: %dx%d, view plan %s: %s",
                 self.camera,
                 width,
                 height,
                 self.cfg.plan,
-                self.plan.describe(),
-                len(self._static),
-                f", plus up to {self.cfg.motion.max_regions} motion regions"
-                if self.cfg.plan == "motion"
-                else "",
+                self.describe(),
             )
         else:
             logger.warning(
@@ -200,7 +196,7 @@ class ViewPlanner:
                 old.height,
                 width,
                 height,
-                self.plan.describe(),
+                self.describe(),
             )
         if n > self.max_batch:
             logger.warning(
@@ -215,6 +211,15 @@ class ViewPlanner:
                 n * self.fps,
                 self.fps,
             )
+
+    def describe(self) -> str:
+        """The plan in words, for logs and the bench."""
+        if self.cfg.plan == "motion":
+            m = self.cfg.motion
+            return (
+                f"up to {m.max_regions} motion regions + the whole frame every {m.full_every_s:g} s"
+            )
+        return self.plan.describe() if self.plan is not None else self.cfg.plan
 
     def _zone_of(self, box: PixelBox) -> tuple[float, Zone | None]:
         if self._grid is None or self.plan is None:

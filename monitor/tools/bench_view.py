@@ -98,7 +98,7 @@ def plan_cost(clip: Path, clf: OnnxClassifier, plan: str, batch: int, fps: float
         "inference_img_s": round(regions / infer_s, 1) if infer_s > 0 else None,
         "cpu_ms_per_frame": round(1000 * cpu / max(1, frames), 2),
         "wall_ms_per_frame": round(1000 * wall / max(1, frames), 2),
-        "plan": planner.plan.describe() if planner.plan else plan,
+        "plan": planner.describe(),
     }
 
 

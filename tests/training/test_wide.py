@@ -57,7 +57,7 @@ def test_slices_are_model_sized_class_folders(tmp_path: Path) -> None:
     counts = write_slices(tmp_path, scenes=6, seed=1, input_side=64, size=SMALL)
     assert counts["bear"] > 0 and counts["person"] > 0 and counts["empty"] > 0
     assert counts["empty"] <= 1.5 * (counts["bear"] + counts["person"]) + 1
-    with (tmp_path / "manifest.csv").open() as fh:
+    with (tmp_path / "slices.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == sum(counts.values())
     assert {r["kind"] for r in rows} <= {"full", "tile", "motion"}

@@ -226,7 +226,7 @@ def write_slices(
     frame and the tiles) plus a motion-style square around each subject, made
     model-sized by the runtime's own preprocessing and labelled by what they
     show. Empty crops, the majority, are kept at most ``empty_per_subject``
-    times the subject crops (a seeded choice). ``manifest.csv`` lists path,
+    times the subject crops (a seeded choice). ``slices.csv`` lists path,
     label, night, kind (full/tile/motion) and scene.
 
     Returns:
@@ -265,7 +265,8 @@ def write_slices(
         _write(root, "empty", f"empty_{name}.png", x)
         rows.append((f"empty/empty_{name}.png", "empty", night_flag, how, scene))
         counts["empty"] += 1
-    with open(root / "manifest.csv", "w", newline="") as fh:
+    # slices.csv, not manifest.csv: slices may share a folder with ``python -m training.synthetic``'s set
+    with open(root / "slices.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(("path", "label", "night", "kind", "scene"))
         writer.writerows(rows)
