@@ -31,6 +31,8 @@ Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
       "mode": "active",               # rollout mode recorded on the event
       "review_status": "pending",     # pending | confirmed (only confirmed events of review mode are sent)
       "drift_flags": [],              # e.g. ["shifted", "dark"]: the camera's drift state at the time
+      "box": [0.0, 0.42, 0.27, 0.9],  # the peak region, fractions of the frame (x0, y0, x1, y1); null: unknown
+      "zone": "meadow",               # the include zone of the peak region; null without zones
       "snapshot_url": "/api/events/42/snapshot.jpg"   # relative to the web UI; null without a snapshot
     }
 
@@ -100,6 +102,8 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
         "mode": event["mode"],
         "review_status": event["review_status"],
         "drift_flags": list(event["drift_flags"]),
+        "box": event.get("box"),
+        "zone": event.get("zone"),
         "snapshot_url": f"/api/events/{event['id']}/snapshot.jpg"
         if event.get("has_snapshot")
         else None,

@@ -31,8 +31,10 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def replay(model: Path, *videos: Path, view: str | None = None) -> dict:  # type: ignore[type-arg]
-    extra = [] if view is None else ["--view", view]
+def replay(model: Path, *videos: Path, view: str | None = None, store: Path | None = None) -> dict:  # type: ignore[type-arg]
+    extra = ([] if view is None else ["--view", view]) + (
+        [] if store is None else ["--store", str(store)]
+    )
     proc = subprocess.run(
         [sys.executable, "-m", "monitor", "replay", *map(str, videos), "--model", str(model),
          "--json", "--fps", "5", *extra],
@@ -77,3 +79,30 @@ def test_motion_regions_find_the_moving_bear(color_model: Path, clips: dict[str,
     (ev,) = out["events"]
     assert ev["camera"] == "edge" and contains(ev["box"], EDGE)
     assert out["offered"] == out["frames"] + sum(out["dropped"].values())
+
+
+def test_the_event_snapshot_shows_the_box_and_the_region_beside_the_frame(
+    color_model: Path, clips: dict[str, Path], tmp_path: Path
+) -> None:
+    import cv2
+    import numpy as np
+
+    from monitor.store import ReviewStore
+
+    db = tmp_path / "events.db"
+    (ev,) = replay(color_model, clips["edge"], store=db)["events"]
+    store = ReviewStore(db)
+    try:
+        row = store.get_event(ev["id"])
+        jpeg = store.get_snapshot(ev["id"])
+    finally:
+        store.close()
+    assert row is not None and row["box"] == ev["box"] and row["zone"] is None
+    assert jpeg is not None
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    # the 640 x 360 snapshot, a 4 px gap, and the peak region at the snapshot's height
+    assert image.shape[0] == 360 and image.shape[1] == 640 + 4 + 360
+    x0 = int(ev["box"][0] * 640)
+    y0 = int(ev["box"][1] * 360)
+    amber = image[y0 : y0 + 3, x0 + 5 : x0 + 40].reshape(-1, 3).mean(axis=0)
+    assert amber[2] > 150 and amber[0] < 100  # the box's amber line (BGR)
