@@ -9,8 +9,14 @@ The plan is per camera (``view:`` in its config) and per source resolution:
 * ``motion`` — squares around what differs from the recent background, at least
   the model input, merged and capped, held a while after the change stops, and
   the whole frame every ``motion.full_every_s`` so a motionless bear is not lost;
-* ``auto`` (default) — ``full``, plus the tiles when the frame's long side is
-  ``auto_factor`` model inputs or more (a 1080p camera with a 128 px model).
+* ``auto`` (default) — ``full``, plus motion regions (``auto_adds: motion``,
+  the default) or the tiles (``auto_adds: tiles``) when the frame's long side
+  is ``auto_factor`` model inputs or more (a 1080p camera with a 128 px model).
+  Motion is the default companion: a moving distant bear is seen at full
+  resolution for at most twice the cost of ``full``; tiles also cover a bear
+  that never moves, at 15× the model images, and need a model trained on
+  tiles (``training.synthetic.wide slices``) not to see bears in every patch
+  of grass.
 
 Zones mask what the model may see and name the region an alert comes from.
 The static part (full, tiles, zone masks) is computed once per resolution;
@@ -79,6 +85,11 @@ def zones_of(cfg: ViewConfig) -> tuple[Zone, ...]:
     )
 
 
+def is_large(cfg: ViewConfig, width: int, height: int, input_side: int) -> bool:
+    """Is the frame large enough that ``auto`` adds regions to the whole frame?"""
+    return max(width, height) >= cfg.auto_factor * input_side
+
+
 def static_plan(cfg: ViewConfig, width: int, height: int, input_hw: tuple[int, int]) -> StaticPlan:
     """The full-frame and tile regions of ``cfg.plan`` for a ``width`` × ``height`` frame.
 
@@ -92,7 +103,7 @@ def static_plan(cfg: ViewConfig, width: int, height: int, input_hw: tuple[int, i
         boxes.append((0, 0, width, height))
         kinds.append("full")
     wants_tiles = cfg.plan == "tiles" or (
-        cfg.plan == "auto" and max(width, height) >= cfg.auto_factor * side
+        cfg.plan == "auto" and cfg.auto_adds == "tiles" and is_large(cfg, width, height, side)
     )
     tile_side: int | None = None
     if wants_tiles:
@@ -177,7 +188,7 @@ class ViewPlanner:
                 self._static.append((box, kind, share, zone))
         self._background, self._held = None, []
         n = len(self._static) + (
-            self.cfg.motion.max_regions + 1 if self.cfg.plan == "motion" else 0
+            self.cfg.motion.max_regions + (self.cfg.plan == "motion") if self._uses_motion() else 0
         )
         if old is None:
             logger.info(
@@ -212,14 +223,25 @@ class ViewPlanner:
                 self.fps,
             )
 
+    def _uses_motion(self) -> bool:
+        if self.cfg.plan == "motion":
+            return True
+        return (
+            self.cfg.plan == "auto"
+            and self.cfg.auto_adds == "motion"
+            and self.plan is not None
+            and is_large(self.cfg, self.plan.width, self.plan.height, min(self.input_hw))
+        )
+
     def describe(self) -> str:
         """The plan in words, for logs and the bench."""
+        m = self.cfg.motion
         if self.cfg.plan == "motion":
-            m = self.cfg.motion
             return (
                 f"up to {m.max_regions} motion regions + the whole frame every {m.full_every_s:g} s"
             )
-        return self.plan.describe() if self.plan is not None else self.cfg.plan
+        static = self.plan.describe() if self.plan is not None else self.cfg.plan
+        return f"{static} + up to {m.max_regions} motion regions" if self._uses_motion() else static
 
     def _zone_of(self, box: PixelBox) -> tuple[float, Zone | None]:
         if self._grid is None or self.plan is None:
@@ -232,11 +254,13 @@ class ViewPlanner:
         if self.plan is None or (self.plan.width, self.plan.height) != (width, height):
             self._replan(width, height)
         out = [(box, kind, zone) for box, kind, _, zone in self._static]
-        if self.cfg.plan == "motion":
-            out += self._motion(bgr, t)
+        if self._uses_motion():
+            out += self._motion(bgr, t, full_pass=self.cfg.plan == "motion")
         return out
 
-    def _motion(self, bgr: np.ndarray, t: float) -> list[tuple[PixelBox, str, Zone | None]]:
+    def _motion(
+        self, bgr: np.ndarray, t: float, full_pass: bool
+    ) -> list[tuple[PixelBox, str, Zone | None]]:
         m = self.cfg.motion
         height, width = bgr.shape[:2]
         gw = min(MOTION_GRID_WIDTH, width)
@@ -268,7 +292,10 @@ class ViewPlanner:
         boxes = merge_boxes([b for b, _ in self._held], gap=min(self.input_hw) // 2)
         boxes = [fit_square(b, min(self.input_hw), width, height) for b in boxes][: m.max_regions]
         out: list[tuple[PixelBox, str, Zone | None]] = []
-        if self._last_full is None or t - self._last_full >= m.full_every_s or t < self._last_full:
+        due = (
+            self._last_full is None or t - self._last_full >= m.full_every_s or t < self._last_full
+        )
+        if full_pass and due:
             self._last_full = t
             out.append(((0, 0, width, height), "full", self._zone_of((0, 0, width, height))[1]))
         for box in boxes:

@@ -195,7 +195,11 @@ class ViewConfig(Strict):
         3.0,
         ge=1.0,
         le=64.0,
-        description="auto adds tiles when the frame's long side is this many model inputs or more",
+        description="auto adds regions when the frame's long side is this many model inputs or more",
+    )
+    auto_adds: Literal["motion", "tiles"] = Field(
+        "motion",
+        description="what auto adds to the whole frame on a large frame: motion regions or tiles",
     )
     tiles: TilesConfig = Field(default_factory=TilesConfig)
     motion: MotionRegionsConfig = Field(default_factory=MotionRegionsConfig)

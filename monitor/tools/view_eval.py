@@ -6,9 +6,11 @@ Reads an evaluation set written by ``python -m training.synthetic.wide eval``
 every frame the way each plan would:
 
 * ``centre`` — the preprocessing before view plans: the centre square, resized;
-* ``full``, ``tiles``, ``auto`` — the plan's regions (``monitor.capture.view``);
+* ``full``, ``tiles`` — the plan's regions (``monitor.capture.view``);
 * ``motion`` — the motion regions found against the background frame (the
-  periodic whole-frame pass left out, so the number is the motion regions' own).
+  periodic whole-frame pass left out, so the number is the motion regions' own);
+* ``auto`` — the default: the whole frame plus those motion regions;
+* ``auto-tiles`` — ``auto`` with ``auto_adds: tiles``: the whole frame plus the tiles.
 
 A frame is a bear when its best region's bear score reaches the threshold —
 the frame score the decision policy steps on.
@@ -25,11 +27,11 @@ import cv2
 import numpy as np
 
 from monitor.capture.view import ViewPlanner
-from monitor.config.camera import TilesConfig, ViewConfig, ViewPlan
+from monitor.config.camera import TilesConfig, ViewConfig
 from monitor.model.onnx import OnnxClassifier
 from monitor.model.preprocess import frame_to_input
 
-PLANS = ("centre", "full", "tiles", "auto", "motion")
+PLANS = ("centre", "full", "tiles", "motion", "auto", "auto-tiles")
 
 
 @dataclass(slots=True)
@@ -89,9 +91,9 @@ def _inputs(
     if plan == "centre":
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         return frame_to_input(rgb, clf.input_hw, "crop")[None]
-    if plan == "motion":
-        planner = ViewPlanner("eval", ViewConfig(plan="motion"), clf.input_hw, max_batch=64)
-        planner.prepare(bg, 0.0)  # the background; this first call is also the whole-frame pass
+    if plan in ("motion", "auto"):
+        planner = ViewPlanner("eval", ViewConfig(plan=plan), clf.input_hw, max_batch=64)  # type: ignore[arg-type]
+        planner.prepare(bg, 0.0)  # the background; for motion also its whole-frame pass
         view = planner.prepare(bgr, 0.5)
     else:
         view = planners[plan].prepare(bgr, 0.0)
@@ -121,11 +123,12 @@ def evaluate(
     with manifest.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     tiling = tiles or TilesConfig()
-    plans: tuple[ViewPlan, ...] = ("full", "tiles", "auto")
-    planners: dict[str, ViewPlanner] = {
-        p: ViewPlanner("eval", ViewConfig(plan=p, tiles=tiling), clf.input_hw, max_batch=64)
-        for p in plans
+    configs: dict[str, ViewConfig] = {
+        "full": ViewConfig(plan="full"),
+        "tiles": ViewConfig(plan="tiles", tiles=tiling),
+        "auto-tiles": ViewConfig(plan="auto", auto_adds="tiles", tiles=tiling),
     }
+    planners = {p: ViewPlanner("eval", c, clf.input_hw, max_batch=64) for p, c in configs.items()}
     tallies = {p: _Tally() for p in PLANS}
     for row in rows:
         bgr = cv2.imread(str(folder / row["path"]), cv2.IMREAD_COLOR)
@@ -155,7 +158,7 @@ def format_table(result: dict[str, Any]) -> str:
     def pct(v: float | None) -> str:
         return "-" if v is None else f"{100 * v:5.1f} %"
 
-    head = f"{'plan':<8} {'regions/frame':>13} {'bear recall':>12} {'night':>8} {'<10% high':>10} {'empty FP':>9} {'person→bear':>12}"
+    head = f"{'plan':<10} {'regions/frame':>13} {'bear recall':>12} {'night':>8} {'<10% high':>10} {'empty FP':>9} {'person→bear':>12}"
     lines = [
         f"{result['frames']} frames, threshold {result['threshold']}, model {result['model_version']} "
         f"({result['input_hw'][0]}x{result['input_hw'][1]})",
@@ -163,7 +166,7 @@ def format_table(result: dict[str, Any]) -> str:
     ]
     for plan, r in result["plans"].items():
         lines.append(
-            f"{plan:<8} {r['regions_per_frame']:>13} {pct(r['bear_recall']):>12} {pct(r['bear_recall_night']):>8} "
+            f"{plan:<10} {r['regions_per_frame']:>13} {pct(r['bear_recall']):>12} {pct(r['bear_recall_night']):>8} "
             f"{pct(r['bear_recall_small']):>10} {pct(r['empty_fp_rate']):>9} {pct(r['person_as_bear_rate']):>12}"
         )
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def test_wide_frames_have_small_subjects_and_a_clean_background(
 def test_crops_are_labelled_by_what_they_show() -> None:
     frame = render_wide(["bear"], np.random.default_rng(5), SMALL, occlusion=0.0)
     (bear,) = frame.subjects
-    boxes = slice_boxes(frame, ViewConfig(), 64, np.random.default_rng(0))
+    boxes = slice_boxes(frame, ViewConfig(auto_adds="tiles"), 64, np.random.default_rng(0))
     kinds = [k for _, k in boxes]
     assert kinds[0] == "full" and "tile" in kinds and kinds[-1] == "motion"
     assert crop_label(frame, boxes[-1][0], 64) == "bear"  # the square around the bear
@@ -75,10 +75,11 @@ def test_view_eval_prints_every_plan_side_by_side(tmp_path: Path, color_model: P
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["frames"] == 8
-    assert list(out["plans"]) == ["centre", "full", "tiles", "auto", "motion"]
+    assert list(out["plans"]) == ["centre", "full", "tiles", "motion", "auto", "auto-tiles"]
     plans = out["plans"]
     assert plans["centre"]["regions_per_frame"] == plans["full"]["regions_per_frame"] == 1
-    assert plans["auto"]["regions_per_frame"] == plans["tiles"]["regions_per_frame"] + 1
+    assert plans["auto-tiles"]["regions_per_frame"] == plans["tiles"]["regions_per_frame"] + 1
+    assert plans["auto"]["regions_per_frame"] == plans["motion"]["regions_per_frame"] + 1
     assert plans["tiles"]["bears"] == 4 and plans["tiles"]["empty"] == 2
     table = subprocess.run(
         [sys.executable, "-m", "monitor", "view-eval", str(tmp_path / "set"), "--model", str(color_model)],

@@ -17,7 +17,10 @@ every subject is visible. Two writers use it:
   high anywhere including the edges; people; empty scenes), each with a
   background frame of the same scene without the subject (for the motion plan).
 
-CLI: ``python -m training.synthetic.wide slices|eval --out DIR ...``.
+:func:`write_clips` writes 1080p check clips (an edge bear, a distant bear,
+an edge bear at night, each with an empty twin of the same scene).
+
+CLI: ``python -m training.synthetic.wide slices|eval|clips --out DIR ...``.
 """
 
 from __future__ import annotations
@@ -235,7 +238,9 @@ def write_slices(
     root = Path(out_dir)
     for label in SLICE_LABELS:
         (root / label).mkdir(parents=True, exist_ok=True)
-    view = ViewConfig(plan="auto")
+    view = ViewConfig(
+        plan="auto", auto_adds="tiles"
+    )  # every plan's regions: full, tiles (+ motion below)
     rows: list[tuple[str, str, int, str, int]] = []
     counts = dict.fromkeys(SLICE_LABELS, 0)
     pending_empty: list[tuple[np.ndarray, str, int, str, int]] = []
@@ -320,6 +325,99 @@ def write_eval_set(
     return counts
 
 
+CLIP_PLACES = ("edge", "distant")
+
+
+def wide_walk(
+    label: str,
+    rng: np.random.Generator,
+    where: str = "edge",
+    n_frames: int = 50,
+    size: tuple[int, int] = WIDE,
+    night: bool = False,
+) -> list[np.ndarray]:
+    """A static wide camera while a bear or person walks slowly, or nobody (``empty``).
+
+    ``edge``: a subject 10–12 % of the frame high, wholly inside the left fifth
+    the whole time; ``distant``: about a tenth of the frame high, far off near
+    the horizon, right of centre. The same seed gives the same backdrop and
+    camera for every label, so ``empty`` is the same scene with nobody in it.
+
+    Returns:
+        BGR ``uint8`` frames.
+    """
+    if where not in CLIP_PLACES:
+        raise ValueError(f"where must be one of {CLIP_PLACES}, got {where!r}")
+    w, h = size
+    scene_rng, subject_rng, camera_rng, noise_rng = rng.spawn(4)
+    backdrop = make_backdrop(scene_rng, size)
+    camera = sample_camera(camera_rng, night, video=True)
+    background = camera.develop(backdrop.image.copy(), backdrop.horizon_y)
+    if label == "empty":
+        return [camera.expose(background, noise_rng) for _ in range(n_frames)]
+    subject = sample_subject(label, subject_rng, size, backdrop.horizon_y, side_view=True)
+    frac = subject_rng.uniform(0.10, 0.12) if where == "edge" else subject_rng.uniform(0.09, 0.11)
+    x0, y0, x1, y1 = subject.bbox()
+    factor = frac * h / max(1.0, y1 - y0)
+    if isinstance(subject, Bear):
+        subject = replace(subject, length=subject.length * factor)
+    elif isinstance(subject, Person):
+        subject = replace(subject, height=subject.height * factor)
+    ground = h - backdrop.horizon_y
+    foot = h - 0.08 * h if where == "edge" else backdrop.horizon_y + 0.3 * ground
+    subject = replace(subject, foot_y=float(foot), facing=1)
+    x0, _, x1, _ = subject.bbox()
+    width = x1 - x0
+    lo, hi = (0.01 * w, w / 5 - width - 2) if where == "edge" else (0.6 * w, 0.75 * w)
+    frames = []
+    for i in range(n_frames):
+        left = lo + (hi - lo) * i / max(1, n_frames - 1)
+        walker = replace(subject, x=subject.x + left - x0, phase=subject.phase + 0.35 * i)
+        canvas = backdrop.image.copy()
+        before = canvas.copy()
+        walker.draw(canvas)
+        mask = (canvas != before).any(axis=2)
+        frames.append(
+            camera.expose(
+                camera.develop(canvas, backdrop.horizon_y, mask, backdrop.image), noise_rng
+            )
+        )
+    return frames
+
+
+def write_clips(
+    out_dir: str | Path, seed: int, fps: float = 10.0, seconds: float = 5.0
+) -> list[Path]:
+    """Write 1080p check clips: ``edge_bear``, ``distant_bear`` (day), ``edge_bear_night`` and their empty scenes (mp4).
+
+    Each bear clip has an ``…_empty`` twin: the same scene and camera with nobody there.
+    """
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    n = int(fps * seconds)
+    for name, where, night in (
+        ("edge_bear", "edge", False),
+        ("distant_bear", "distant", False),
+        ("edge_bear_night", "edge", True),
+    ):
+        for label, suffix in (("bear", ""), ("empty", "_empty")):
+            frames = wide_walk(
+                label, np.random.default_rng([seed, len(paths) // 2]), where, n, WIDE, night
+            )
+            path = root / f"{name}{suffix}.mp4"
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, WIDE)
+            if not writer.isOpened():
+                raise OSError(f"OpenCV cannot write {path}")
+            try:
+                for f in frames:
+                    writer.write(f)
+            finally:
+                writer.release()
+            paths.append(path)
+    return paths
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: ``slices`` (slice-aided training crops) or ``eval`` (the wide evaluation set)."""
     parser = argparse.ArgumentParser(
@@ -342,11 +440,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     e.add_argument("--frames", type=int, default=300)
     e.add_argument("--seed", type=int, default=9)
     e.add_argument("--night-fraction", type=float, default=0.3)
+    c = sub.add_parser(
+        "clips", help="1080p check clips: edge and distant bears, each with its empty twin"
+    )
+    c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--seed", type=int, default=5)
     for q in (p, e):
         q.add_argument("--width", type=int, default=WIDE[0])
         q.add_argument("--height", type=int, default=WIDE[1])
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.what == "clips":
+        for path in write_clips(args.out, args.seed):
+            print(path)
+        return 0
     size = (args.width, args.height)
     if args.what == "slices":
         counts = write_slices(

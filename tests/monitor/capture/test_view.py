@@ -18,7 +18,7 @@ def frame(w: int, h: int, value: int = 120) -> np.ndarray:
 def test_a_resolution_change_recomputes_the_plan_and_says_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    planner = ViewPlanner("gate", ViewConfig(), (128, 128), max_batch=32)
+    planner = ViewPlanner("gate", ViewConfig(auto_adds="tiles"), (128, 128), max_batch=32)
     with caplog.at_level(logging.INFO, logger="monitor.capture.view"):
         a = planner.prepare(frame(1920, 1080), 0.0)
         for t in range(3):
@@ -80,3 +80,18 @@ def test_motion_regions_follow_a_mover_and_the_whole_frame_returns_on_schedule()
     assert kinds[1] == ()  # nothing moved, no pass due: nothing to look at (dropped as no_motion)
     assert all("motion" in k for k in kinds[2:])
     assert kinds[6][0] == "full"  # 3 s later
+
+
+def test_auto_adds_motion_regions_to_the_whole_frame_on_a_large_frame() -> None:
+    planner = ViewPlanner("auto", ViewConfig(), (128, 128))
+    kinds = []
+    for i in range(4):
+        img = frame(1920, 1080)
+        if i >= 1:
+            img[500:600, 300 + 40 * i : 380 + 40 * i] = (20, 20, 230)
+        view = planner.prepare(img, i * 0.5)
+        assert view is not None  # the whole frame, every frame
+        kinds.append(view.kinds)
+    assert kinds[0] == ("full",) and all(k[0] == "full" and "motion" in k for k in kinds[1:])
+    small = ViewPlanner("small", ViewConfig(), (128, 128)).prepare(frame(320, 240), 0.0)
+    assert small is not None and small.kinds == ("full",)

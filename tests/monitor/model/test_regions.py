@@ -229,7 +229,8 @@ def test_normalised_boxes_round_trip(box: PixelBox, size: tuple[int, int]) -> No
 @pytest.mark.parametrize(
     ("view", "size", "kinds"),
     [
-        (ViewConfig(), (1920, 1080), ["full"] + ["tile"] * 15),  # auto on 1080p, 128 px model
+        (ViewConfig(), (1920, 1080), ["full"]),  # auto on 1080p: + motion regions, per frame
+        (ViewConfig(auto_adds="tiles"), (1920, 1080), ["full"] + ["tile"] * 15),
         (ViewConfig(), (320, 240), ["full"]),  # auto on a small frame: full only
         (ViewConfig(plan="full"), (1920, 1080), ["full"]),
         (ViewConfig(plan="tiles"), (1280, 720), ["tile"] * 6),

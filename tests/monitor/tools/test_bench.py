@@ -53,6 +53,6 @@ def test_bench_view_plan_section_reports_every_plan(color_model: Path) -> None:
         assert row["frames"] == 12 and row["cpu_ms_per_frame"] > 0
         assert {"regions_per_frame", "inference_img_s", "cpu_vs_full"} <= set(row)
     assert views["full"]["regions_per_frame"] == 1
-    # a 64 px model: 256 px tiles on 1080p, a 8 x 5 grid; auto adds the whole frame
-    assert views["auto"]["regions_per_frame"] == views["tiles"]["regions_per_frame"] + 1 > 2
+    assert views["tiles"]["regions_per_frame"] > 2  # a 64 px model: 256 px tiles on 1080p
     assert 1 <= views["motion"]["regions_per_frame"] <= 1 + 4  # one walker, capped
+    assert 1 < views["auto"]["regions_per_frame"] <= 1 + 4  # the whole frame + motion regions
