@@ -86,3 +86,21 @@ def test_view_eval_prints_every_plan_side_by_side(tmp_path: Path, color_model: P
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "bear recall" in table.stdout and "motion" in table.stdout
+
+
+@pytest.mark.parametrize("where", ["edge", "distant"])
+def test_check_clips_keep_their_bear_where_they_say_and_have_an_empty_twin(where: str) -> None:
+    from training.synthetic.wide import wide_walk
+
+    bear = wide_walk("bear", np.random.default_rng(4), where, n_frames=5, size=SMALL)
+    empty = wide_walk("empty", np.random.default_rng(4), where, n_frames=5, size=SMALL)
+    for b, e in zip(bear, empty, strict=True):
+        changed = np.abs(b.astype(int) - e.astype(int)).max(axis=2) > 40
+        ys, xs = np.nonzero(changed)
+        assert len(xs) > 0
+        height = (ys.max() - ys.min()) / 360
+        assert 0.07 <= height <= 0.14
+        if where == "edge":
+            assert xs.max() < 640 / 5  # wholly inside the left fifth
+        else:
+            assert xs.min() > 640 / 2
