@@ -160,8 +160,22 @@ def summarize(pipeline: Pipeline, metrics: Metrics, elapsed_s: float) -> dict[st
         "model_version": pipeline.classifier.meta.model_version,
         "cameras": {cid: w.status for cid, w in pipeline.captures.items()},
         "drift": {cid: pipeline.health()["cameras"][cid]["drift"] for cid in pipeline.captures},
+        "regions_per_frame": _regions_per_frame(metrics),
         "audit_samples": {
             k: int(v)
             for k, v in metrics.counter_totals("bearwatch_audit_samples", by="reason").items()
         },
     }
+
+
+def _regions_per_frame(metrics: Metrics) -> float | None:
+    """Mean regions the model looked at per classified frame (the cameras' view plans)."""
+    total = count = 0.0
+    for family in metrics.registry.collect():
+        if family.name == "bearwatch_regions_per_frame":
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    total += sample.value
+                elif sample.name.endswith("_count"):
+                    count += sample.value
+    return round(total / count, 2) if count else None
