@@ -36,7 +36,17 @@ class Metrics:
             registry=r,
         )
         self.batch_size = Histogram(
-            "bearwatch_batch_size", "Frames per inference batch", buckets=BATCH_BUCKETS, registry=r
+            "bearwatch_batch_size",
+            "Images (regions) per inference batch",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.regions_per_frame = Histogram(
+            "bearwatch_regions_per_frame",
+            "Regions of a frame the model looked at (its camera's view plan)",
+            ["camera"],
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
+            registry=r,
         )
         self.inference_seconds = Histogram(
             "bearwatch_inference_seconds",

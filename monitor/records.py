@@ -98,10 +98,24 @@ class NewEvent:
     held: bool = False
     night_class: str | None = None
 
+    box: tuple[float, float, float, float] | None = (
+        None  # the peak region, normalised x0, y0, x1, y1
+    )
+    zone: str | None = None  # the include zone of the peak region
+
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, EVENT_KINDS)
         if self.night_class is not None:
             check_choice("night_class", self.night_class, LIGHT_CLASSES)
+        if self.box is not None:
+            box = tuple(float(v) for v in self.box)
+            if len(box) != 4 or not (
+                0.0 <= box[0] < box[2] <= 1.0 and 0.0 <= box[1] < box[3] <= 1.0
+            ):
+                raise ValueError(
+                    f"box must be normalised (x0, y0, x1, y1) within 0..1, got {self.box}"
+                )
+            object.__setattr__(self, "box", box)
         check_choice("mode", self.mode, MODES)
         if not self.camera or not self.label:
             raise ValueError(

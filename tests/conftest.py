@@ -114,13 +114,15 @@ def scene_inputs(n: int, seed0: int = 0) -> list[np.ndarray]:
 
     The frames go through a real video file and back, as the test clips'
     frames do: raw scenes are so alike that a threshold calibrated on them
-    would call every compressed video frame unfamiliar.
+    would call every compressed video frame unfamiliar. Half are centre
+    crops, half the whole frame letterboxed — the two ways the runtime's view
+    plans show a frame to the model.
     """
     import tempfile
 
     import cv2
 
-    from monitor.model.preprocess import frame_to_input
+    from monitor.model.preprocess import frame_to_input, regions_to_inputs
     from tests.media import night, write_frames
 
     rng = np.random.default_rng(seed0)
@@ -135,7 +137,13 @@ def scene_inputs(n: int, seed0: int = 0) -> list[np.ndarray]:
         while len(out) < n:
             ok, bgr = cap.read()
             assert ok, "the scenes clip ended early"
-            out.append(frame_to_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), COLOR_INPUT_HW, "crop"))
+            if len(out) % 2:
+                out.append(
+                    frame_to_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), COLOR_INPUT_HW, "crop")
+                )
+            else:  # the whole frame letterboxed, as the view plans' full-frame region sees it
+                h, w = bgr.shape[:2]
+                out.append(regions_to_inputs(bgr, [(0, 0, w, h)], COLOR_INPUT_HW)[0])
         cap.release()
     return out
 

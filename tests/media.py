@@ -129,3 +129,37 @@ def photo_frames(
             dx = min(x + 3 * step, w - cw)
             frames.append(cv2.resize(photo[y : y + ch, dx : dx + cw], size))
     return frames[:n]
+
+
+def wide_clip(
+    path: Path,
+    blob: tuple[float, float, float, float] | None,
+    n_frames: int = 24,
+    fps: float = 10.0,
+    size: tuple[int, int] = (1920, 1080),
+    lead_in: int = 4,
+) -> Path:
+    """A wide clip (1080p by default) with one small red "bear" blob walking 8 px a frame.
+
+    Args:
+        path: the output path (``.avi``).
+        blob: the blob's normalised (x0, y0, x1, y1) in the first frame; None: an empty scene.
+        n_frames: frames in the clip.
+        lead_in: empty frames before the blob appears.
+        fps: the container's frame rate.
+        size: (width, height).
+    """
+    w, h = size
+
+    def frames() -> Iterable[np.ndarray]:
+        for i in range(n_frames):
+            frame = scene("empty", w, h, seed=i)
+            if blob is not None and i >= lead_in:
+                dx = 8 * (i - lead_in)
+                x0, y0, x1, y1 = blob
+                p0 = (int(x0 * w) + dx, int(y0 * h))
+                p1 = (int(x1 * w) + dx, int(y1 * h))
+                cv2.rectangle(frame, p0, p1, BEAR_BGR, -1)
+            yield frame
+
+    return write_frames(path, frames(), fps, size)

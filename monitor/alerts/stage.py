@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from monitor.alerts.familiarity import EventMarks, Familiarity
+from monitor.alerts.snapshots import annotate
 from monitor.alerts.taps import (
     CandidateComparison,
     Decided,
@@ -224,7 +225,7 @@ class AlertStage(Worker):
         )
         self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
-            self._handle(ev, frame, pred.probs)
+            self._handle(ev, frame, pred.probs, pred)
         self._touch_open(frame, pred.probs, policy.cfg.release)
         decided = _decided(pred, policy, self.labels, latency_s, jpeg, light)
         self.decisions.record(
@@ -270,7 +271,11 @@ class AlertStage(Worker):
         return details, marks
 
     def _new_event(
-        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+        self,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
+        pred: Prediction | None = None,
     ) -> NewEvent:
         details, marks = self._details(ev, frame, probs)
         mode = self.mode_book.effective(ev.camera, ev.start_at)
@@ -284,7 +289,7 @@ class AlertStage(Worker):
             peak_score=ev.peak_score,
             model_version=self.model_version,
             mode=mode,
-            snapshot_jpeg=self._jpeg(None if frame is None else frame.snapshot),
+            snapshot_jpeg=self._jpeg(_snapshot(frame, pred)),
             drift_flags=drift_flags,
             ood_score=marks.ood_score,
             details=details,
@@ -292,15 +297,23 @@ class AlertStage(Worker):
             unfamiliar=marks.unfamiliar,
             held=marks.held,
             night_class=marks.night_class,
+            box=None if pred is None else pred.box,
+            zone=None if pred is None else pred.zone,
         )
 
-    def _handle(self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None) -> None:
+    def _handle(
+        self,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
+        pred: Prediction | None = None,
+    ) -> None:
         """Decide what the event's row becomes here; write it (then tell observers) on the writer."""
         key = (ev.camera, ev.label, ev.number)
         summary = self._open.get(key)
         job: Callable[[], None]
         if ev.kind == "start" or summary is None:
-            new = self._new_event(ev, frame, probs)
+            new = self._new_event(ev, frame, probs, pred)
             summary = EventSummary(
                 None, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
                 new.unfamiliar, new.ood_score,
@@ -309,11 +322,17 @@ class AlertStage(Worker):
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
             job = functools.partial(self._store_start, ev, summary, new)
         else:
-            fields = self._update_fields(ev, frame, probs)
+            fields = self._update_fields(ev, frame, probs, pred)
             job = functools.partial(
-                self._store_change, ev, summary, fields, lambda: self._new_event(ev, frame, probs)
+                self._store_change,
+                ev,
+                summary,
+                fields,
+                lambda: self._new_event(ev, frame, probs, pred),
             )
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
+        if pred is not None and ev.kind in ("start", "update"):
+            summary.box, summary.zone = pred.box, pred.zone
         summary.end = ev.end_at
         if ev.kind == "end":
             self._forget_cooled(ev.camera, ev.end_at)
@@ -407,7 +426,11 @@ class AlertStage(Worker):
             self._touched.pop(key, None)
 
     def _update_fields(
-        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
+        self,
+        ev: DecisionEvent,
+        frame: Frame | None,
+        probs: np.ndarray | None,
+        pred: Prediction | None = None,
     ) -> Mapping[str, object]:
         """What an update, resume or end changes in the event's row (the snapshot encoded here).
 
@@ -417,8 +440,9 @@ class AlertStage(Worker):
         if ev.kind == "update":
             fields: dict[str, object] = {
                 "peak_score": ev.peak_score,
-                "snapshot_jpeg": self._jpeg(None if frame is None else frame.snapshot),
+                "snapshot_jpeg": self._jpeg(_snapshot(frame, pred)),
                 "frames": ev.frames,
+                **({} if pred is None else {"box": pred.box, "zone": pred.zone}),
             }
             if probs is not None:
                 fields["details"] = self._details(ev, frame, probs)[0]
@@ -427,7 +451,7 @@ class AlertStage(Worker):
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
             if frame is not None and probs is not None and frame.seq == ev.peak_seq:
                 # It came back better than before: the new peak brings its frame along.
-                fields["snapshot_jpeg"] = self._jpeg(frame.snapshot)
+                fields["snapshot_jpeg"] = self._jpeg(_snapshot(frame, pred))
                 fields["details"] = self._details(ev, frame, probs)[0]
             return fields
         self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
@@ -467,3 +491,12 @@ def _decided(
         ood_score=pred.ood_score,
         light=light,
     )
+
+
+def _snapshot(frame: Frame | None, pred: Prediction | None) -> np.ndarray | None:
+    """The frame's snapshot with the peak region drawn (see ``monitor.alerts.snapshots``)."""
+    if frame is None:
+        return None
+    if pred is None:
+        return frame.snapshot
+    return annotate(frame.snapshot, pred.box, pred.crop)

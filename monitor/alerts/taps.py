@@ -259,6 +259,8 @@ class EventSummary:
     frames: int
     unfamiliar: bool = False
     ood_score: float | None = None
+    box: tuple[float, float, float, float] | None = None
+    zone: str | None = None
 
 
 @dataclass(slots=True)
@@ -292,4 +294,6 @@ class ReplayRecorder:
             summary.frames,
             summary.unfamiliar,
             summary.ood_score,
+            summary.box,
+            summary.zone,
         )

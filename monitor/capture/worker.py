@@ -28,12 +28,12 @@ from monitor.capture.hub import FrameHub
 from monitor.capture.motion import MotionGate, thumbnail
 from monitor.capture.rate import RateWindow, missed_slots
 from monitor.capture.sources import FrameSource, Opener, open_source, scrub
+from monitor.capture.view import ViewPlanner
 from monitor.config import CameraConfig
 from monitor.errors import SourceError
 from monitor.frames import Frame
 from monitor.metrics import Metrics
 from monitor.model.image_stats import image_stats
-from monitor.model.preprocess import frame_to_input
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -94,7 +94,9 @@ class CaptureWorker(Worker):
     Args:
         cfg: the camera's configuration.
         input_hw: the model's input (height, width).
-        resize_method: ``crop`` or ``squish``, from the model's metadata.
+        resize_method: from the model's metadata; every view plan region is
+            letterboxed, which agrees with ``crop`` and ``squish`` on the square
+            regions the plans make (see ``monitor.model.preprocess``).
         hub: where sampled frames go; the worker registers its camera at
             construction and closes it when it ends for good.
         metrics: the daemon's metrics.
@@ -104,6 +106,7 @@ class CaptureWorker(Worker):
         gate_state: ``(camera, last seq delivered) -> (decided, positive)``: whether
             the decision on the last frame let through is in, and whether the
             camera's last decision was positive. None: never positive.
+        max_batch: the inference batch limit (the view plan warns when a frame needs more).
     """
 
     def __init__(
@@ -118,9 +121,11 @@ class CaptureWorker(Worker):
         wall_clock: Callable[[], float] = time.time,
         opener: Opener = open_source,
         gate_state: Callable[[str, int], tuple[bool, bool]] | None = None,
+        max_batch: int = 8,
     ) -> None:
         super().__init__(f"capture:{cfg.id}", clock)
         self.cfg = cfg
+        self.view = ViewPlanner(cfg.id, cfg.view, input_hw, max_batch, cfg.fps)
         self._input_hw = input_hw
         self._resize_method = resize_method
         self._hub = hub
@@ -364,19 +369,25 @@ class CaptureWorker(Worker):
         ):
             self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
             return
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        image = frame_to_input(rgb, self._input_hw, self._resize_method)
+        view = self.view.prepare(bgr, gate_t)
+        if view is None:  # a motion plan with nothing moving and no full pass due
+            self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
+            return
         frame = Frame(
             camera=self.cfg.id,
             seq=self._seq,
             captured_mono=mono,
             captured_at=captured_at,
-            image=image,
+            image=view.centre,
             snapshot=_snapshot(bgr, self.cfg.snapshot_width),
             live=live,
-            stats=image_stats(image),
+            stats=image_stats(view.centre),
             frame_diff=diff,
             source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
+            regions=view.inputs,
+            boxes=view.boxes,
+            zones=view.zones,
+            zone_thresholds=view.zone_thresholds,
         )
         self._seq += 1
         self._hub.put(frame, self.stop_event)

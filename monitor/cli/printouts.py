@@ -30,11 +30,12 @@ def format_replay(summary: dict[str, Any]) -> str:
     if events:
         rows = [
             (e["camera"], e["label"], f"{e['start']:.1f}", MISSING if e["end"] is None else
-             f"{e['end']:.1f}", f"{e['peak_score']:.2f}", e["frames"])
+             f"{e['end']:.1f}", f"{e['peak_score']:.2f}", e["frames"], _where(e),
+             "unfamiliar" if e.get("unfamiliar") else "")
             for e in events
         ]  # fmt: skip
-        out.append(table(("camera", "label", "start s", "end s", "peak", "frames"), rows,
-                         right=(2, 3, 4, 5)))  # fmt: skip
+        out.append(table(("camera", "label", "start s", "end s", "peak", "frames", "region",
+                          "domain"), rows, right=(2, 3, 4, 5)))  # fmt: skip
     else:
         out.append("no events")
     drifted = [(cam, d["state"], ", ".join(d["flags"])) for cam, d in summary["drift"].items()
@@ -42,6 +43,15 @@ def format_replay(summary: dict[str, Any]) -> str:
     if drifted:
         out += ["", table(("camera", "drift", "signals"), drifted)]
     return "\n".join(out)
+
+
+def _where(e: dict[str, Any]) -> str:
+    """The peak region (normalised x0,y0–x1,y1) and zone of an event, or blank for the whole frame."""
+    box = e.get("box")
+    where = "" if box is None or list(box) == [0.0, 0.0, 1.0, 1.0] else (
+        f"{box[0]:.2f},{box[1]:.2f}–{box[2]:.2f},{box[3]:.2f}"
+    )  # fmt: skip
+    return where + (f" zone {e['zone']}" if e.get("zone") else "")
 
 
 def format_bench(r: dict[str, Any]) -> str:

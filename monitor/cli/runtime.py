@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from monitor.cli.printouts import format_bench, format_replay
 from monitor.cli.tables import Steps
 from monitor.config import DecisionConfig, MotionGateConfig, config_warnings, load_config
+from monitor.config.camera import VIEW_PLANS, TilesConfig, ViewConfig
 from monitor.errors import ConfigError
 
 EXIT_FORCED = 130  # 128 + SIGINT, as a shell reports an interrupted command
@@ -102,10 +103,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             release_threshold=args.release_threshold,
         )
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
+        view = ViewConfig(plan=args.view)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
                              decision=decision, motion_gate=gate, candidate=args.candidate,
-                             mode=args.mode)  # fmt: skip
+                             mode=args.mode, view=view)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except ValidationError as exc:  # a flag out of bounds: name the flag, one line each
         for line in flag_errors(exc):
@@ -163,6 +165,7 @@ def flag_errors(exc: ValidationError) -> list[str]:
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
     from monitor.tools.bench import STEPS, run_bench
+    from monitor.tools.bench_view import format_view_plans, view_plan_bench
 
     if args.soak is not None:
         return _bench_soak(args)
@@ -173,8 +176,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _bench_store_locked(args)
     steps = Steps(STEPS, "bench")
     try:
-        result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
-                           args.budget_ms, args.fastai_images, args.gate_minutes, step=steps)  # fmt: skip
+        if args.view_only:
+            from monitor.model.onnx import OnnxClassifier
+
+            clf = OnnxClassifier(args.model, "cpu", args.threads, warmup_batch=args.batch)
+            result = {"view_plans": view_plan_bench(clf, args.batch, args.view_frames)}
+        else:
+            result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras,
+                               args.frames, args.budget_ms, args.fastai_images, args.gate_minutes,
+                               args.view_frames, step=steps)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -182,8 +192,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         steps.close()
     if args.json:
         print(json.dumps(result))
-    else:
+        return 0
+    if not args.view_only:
         print(format_bench(result))
+    if result.get("view_plans"):
+        print("\nview plans (one 1080p clip, one walker, every frame):")
+        print(format_view_plans(result["view_plans"]))
     return 0
 
 
@@ -234,6 +248,22 @@ def _bench_soak(args: argparse.Namespace) -> int:
         print(f"bench: --config {config} is not a file", file=sys.stderr)
         return 2
     _print_result(args, soak_run(config, args.soak, every_s=args.sample_s))
+    return 0
+
+
+def cmd_view_eval(args: argparse.Namespace) -> int:
+    from monitor.errors import ModelError
+    from monitor.model.onnx import OnnxClassifier
+    from monitor.tools.view_eval import evaluate, format_table
+
+    try:
+        clf = OnnxClassifier(args.model, args.providers, args.threads, warmup_batch=16)
+        tiles = TilesConfig(max_downscale=args.max_downscale, overlap=args.overlap)
+        result = evaluate(args.folder, clf, args.threshold, args.label, tiles)
+    except (ModelError, ValueError) as exc:
+        print(f"view-eval: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_table(result))
     return 0
 
 
@@ -291,6 +321,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="shadow",
         help="rollout mode recorded on the events (active: unfamiliar alerts are held)",
     )
+    p.add_argument(
+        "--view",
+        choices=VIEW_PLANS,
+        default="auto",
+        help="view plan for every video: auto (default; full + tiles on large frames), "
+        "full (letterboxed), tiles, motion",
+    )
 
     p.add_argument(
         "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"
@@ -328,6 +365,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--gate-minutes", type=float, default=2.0, help="static video for the motion-gate CPU run"
     )
+    p.add_argument(
+        "--view-frames", type=int, default=60, help="frames of the 1080p view-plan clip (0: skip)"
+    )
+    p.add_argument("--view-only", action="store_true", help="run only the view-plan section")
 
     p.set_defaults(func=cmd_bench)
 
@@ -349,3 +390,27 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--batch", type=int, default=16, help="images per inference batch")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_ood_eval)
+
+    p = sub.add_parser(
+        "view-eval",
+        help="bear recall and empty-scene false positives per view plan on a wide evaluation set",
+    )
+    p.add_argument("folder", type=Path, help="written by `python -m training.synthetic.wide eval`")
+    p.add_argument("--model", type=Path, required=True, help="model.onnx")
+    p.add_argument("--threshold", type=float, default=0.7, help="frame score that counts as a bear")
+    p.add_argument("--label", default="bear", help="the alert label to score")
+    p.add_argument(
+        "--max-downscale",
+        type=float,
+        default=4.0,
+        help="tiles: at most this many model inputs wide",
+    )
+    p.add_argument("--overlap", type=float, default=0.15, help="tiles: least overlap")
+    p.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its choice)"
+    )
+    p.add_argument(
+        "--providers", choices=["cpu", "cuda", "auto"], default="cpu", help="ONNX Runtime provider"
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_view_eval)

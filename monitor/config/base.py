@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
@@ -124,4 +125,31 @@ def url_problem(source: str) -> str | None:
     host = host.partition("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
     if not host.strip("["):
         return f"{redact_url(source)} has no host; write it as scheme://host[:port]/path"
+    return None
+
+
+def polygon_area(polygon: Sequence[Sequence[float]]) -> float:
+    """The shoelace area of a polygon (normalised units: 1.0 is the whole frame)."""
+    pts = [(float(p[0]), float(p[1])) for p in polygon]
+    s = 0.0
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1], strict=True):
+        s += x0 * y1 - x1 * y0
+    return abs(s) / 2
+
+
+def polygon_problem(polygon: Sequence[Sequence[float]]) -> str | None:
+    """Why a zone polygon is unusable, in one line; None when it is fine."""
+    if len(polygon) < 3:
+        return f"a polygon needs at least 3 points, got {len(polygon)}"
+    for i, pt in enumerate(polygon):
+        if len(pt) != 2:
+            return f"point {i} must be [x, y], got {list(pt)}"
+        x, y = pt
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            return (
+                f"point {i} ({x}, {y}) is outside the frame: coordinates are fractions "
+                "of the width and height, 0..1"
+            )
+    if polygon_area(polygon) < 1e-6:
+        return "the polygon has no area (its points are on one line)"
     return None

@@ -6,7 +6,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from monitor.config.base import HOURS, SLUG, Strict, redact_url, source_kind, url_problem
+from monitor.config.base import (
+    HOURS,
+    SLUG,
+    Strict,
+    polygon_problem,
+    redact_url,
+    source_kind,
+    url_problem,
+)
 from monitor.types import Mode
 
 
@@ -107,6 +115,113 @@ class DriftConfig(Strict):
         return self
 
 
+ViewPlan = Literal["auto", "full", "tiles", "motion"]
+VIEW_PLANS: tuple[str, ...] = ("auto", "full", "tiles", "motion")
+
+
+class TilesConfig(Strict):
+    """The tile grid of the ``tiles`` plan (and of ``auto`` on a large frame); derived unless given."""
+
+    rows: int | None = Field(
+        None, ge=1, le=16, description="grid rows (with cols); default: derived"
+    )
+    cols: int | None = Field(None, ge=1, le=16, description="grid columns (with rows)")
+    size_px: int | None = Field(
+        None, ge=8, le=8192, description="square tile side in source pixels; default: derived"
+    )
+    overlap: float = Field(
+        0.15, ge=0.0, lt=1.0, description="least share of a tile its neighbour also covers"
+    )
+    max_downscale: float = Field(
+        4.0,
+        ge=1.0,
+        le=32.0,
+        description="derived tiles are at most this many times the model input",
+    )
+
+    @model_validator(mode="after")
+    def _grid_or_size(self) -> TilesConfig:
+        if (self.rows is None) != (self.cols is None):
+            raise ValueError("rows and cols go together: give both or neither")
+        if self.rows is not None and self.size_px is not None:
+            raise ValueError("give either rows/cols or size_px, not both")
+        return self
+
+
+class MotionRegionsConfig(Strict):
+    """The ``motion`` plan: regions around what changed, plus a periodic full frame."""
+
+    max_regions: int = Field(4, ge=1, le=64, description="regions per frame at most")
+    margin: float = Field(
+        0.25, ge=0.0, le=4.0, description="context added around a changed area, as a share of it"
+    )
+    pixel_threshold: int = Field(
+        12, ge=1, le=255, description="gray-level change that counts a cell as changed"
+    )
+    full_every_s: float = Field(
+        3.0, gt=0.0, le=3600.0, description="look at the whole frame at least this often"
+    )
+    hold_s: float = Field(
+        10.0, ge=0.0, le=3600.0, description="keep looking where something moved for this long"
+    )
+
+
+class ZoneConfig(Strict):
+    """A polygon, in fractions of the frame's width and height, that includes or excludes."""
+
+    name: Annotated[str, Field(pattern=SLUG, description="named in the alert")]
+    polygon: list[list[float]] = Field(description="[[x, y], ...], each 0..1, at least 3 points")
+    kind: Literal["include", "exclude"] = "include"
+    threshold: float | None = Field(
+        None, gt=0.0, le=1.0, description="this zone's own alert threshold (include zones)"
+    )
+
+    @field_validator("polygon")
+    @classmethod
+    def _usable(cls, value: list[list[float]]) -> list[list[float]]:
+        problem = polygon_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _threshold_on_include(self) -> ZoneConfig:
+        if self.threshold is not None and self.kind == "exclude":
+            raise ValueError(f"zone {self.name!r}: an exclude zone cannot have a threshold")
+        return self
+
+
+class ViewConfig(Strict):
+    """What of each frame the model looks at (see ``monitor.capture.view``)."""
+
+    plan: ViewPlan = Field(
+        "auto",
+        description="auto: full + tiles on a large frame; full: the whole frame letterboxed; "
+        "tiles: an overlapping grid; motion: regions around changes + a periodic full frame",
+    )
+    auto_factor: float = Field(
+        3.0,
+        ge=1.0,
+        le=64.0,
+        description="auto adds regions when the frame's long side is this many model inputs or more",
+    )
+    auto_adds: Literal["motion", "tiles"] = Field(
+        "motion",
+        description="what auto adds to the whole frame on a large frame: motion regions or tiles",
+    )
+    tiles: TilesConfig = Field(default_factory=TilesConfig)
+    motion: MotionRegionsConfig = Field(default_factory=MotionRegionsConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=32)
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> ViewConfig:
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique; {', '.join(dupes)} used twice")
+        return self
+
+
 class CameraConfig(Strict):
     """One camera: where frames come from and how often to classify them."""
 
@@ -128,6 +243,7 @@ class CameraConfig(Strict):
     snapshot_width: int = Field(640, ge=64, le=4096, description="width of review snapshots")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)
+    view: ViewConfig = Field(default_factory=ViewConfig)
     active_hours: str | None = Field(
         None,
         pattern=HOURS,

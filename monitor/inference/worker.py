@@ -8,6 +8,12 @@ the worker adapts to the box it runs on (and to a GPU). A live frame that can
 no longer make its deadline is dropped with reason ``stale`` instead of being
 classified late — an alert that arrives after the bear has left is noise.
 File frames are never dropped: a replay must be deterministic.
+
+A frame may carry several regions (its camera's view plan): they travel
+together. ``max_batch`` counts regions, a frame is never split across two
+batches (a frame with more regions than ``max_batch`` runs alone, in chunks),
+the latency model is learned per region count, and drops and latency stay
+per frame, so offered = processed + dropped holds in frames.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 
 from monitor.capture.hub import FrameHub
 from monitor.config import BatchingConfig
+from monitor.decide.regions import RegionScorer
 from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
 from monitor.worker import Worker
@@ -84,6 +91,8 @@ class InferenceWorker(Worker):
         sink: receives each batch's predictions (the alert stage's queue).
         clock: monotonic clock (injectable for tests).
         candidate: a shadow candidate model run on the same batches (never notifies).
+        scorer: collapses a frame's regions into its scores (default: every
+            label but ``empty`` may alert, for benches and tests).
     """
 
     def __init__(
@@ -95,8 +104,10 @@ class InferenceWorker(Worker):
         sink: PredictionSink,
         clock: Callable[[], float] = time.monotonic,
         candidate: Classifier | None = None,
+        scorer: RegionScorer | None = None,
     ) -> None:
         super().__init__("inference", clock)
+        self.scorer = scorer or RegionScorer(getattr(classifier, "labels", ()), {})
         self.candidate = candidate
         self.hub, self.classifier, self.cfg, self.metrics, self.sink = (
             hub,
@@ -125,6 +136,21 @@ class InferenceWorker(Worker):
     def pending(self) -> int:
         return len(self._pending)
 
+    def _pending_regions(self) -> int:
+        return sum(f.region_count for f in self._pending)
+
+    def _next_batch(self) -> list[Frame]:
+        """The oldest frames whose regions fit in ``max_batch`` (always at least one frame)."""
+        take, regions = 0, 0
+        for frame in self._pending:
+            if take and regions + frame.region_count > self.cfg.max_batch:
+                break
+            take += 1
+            regions += frame.region_count
+        batch = self._pending[:take]
+        del self._pending[:take]
+        return batch
+
     def _run(self) -> None:
         try:
             while not self.stop_event.is_set():
@@ -136,7 +162,7 @@ class InferenceWorker(Worker):
             self._pending.clear()
 
     def _cycle(self) -> None:
-        room = self.cfg.max_batch - len(self._pending)
+        room = self.cfg.max_batch - self._pending_regions()
         if room > 0:
             self._pending.extend(self.hub.take(room))
             self._pending.sort(key=lambda f: f.captured_mono)
@@ -145,16 +171,15 @@ class InferenceWorker(Worker):
             self.hub.wait(0.1)
             return
         wait_s = self._time_left()
-        if len(self._pending) >= self.cfg.max_batch or wait_s <= 0 or self.hub.all_closed():
-            self._run_batch(self._pending[: self.cfg.max_batch])
-            del self._pending[: self.cfg.max_batch]
+        full = self._pending_regions() >= self.cfg.max_batch
+        if full or wait_s <= 0 or self.hub.all_closed():
+            self._run_batch(self._next_batch())
         elif self._only_files():
             # Files hand over one frame per camera at a time; if the next one is
             # not there within a few milliseconds the capture side is the
             # bottleneck (or ended), and waiting longer only adds latency.
             if not self.hub.wait(min(wait_s, 0.005)):
-                self._run_batch(self._pending[: self.cfg.max_batch])
-                del self._pending[: self.cfg.max_batch]
+                self._run_batch(self._next_batch())
         else:
             self.hub.wait(min(wait_s, 0.1))
 
@@ -166,7 +191,7 @@ class InferenceWorker(Worker):
         live = [f for f in self._pending if f.live]
         if not live:
             return self.budget_s
-        size = min(self.cfg.max_batch, len(self._pending) + 1)
+        size = max(min(self.cfg.max_batch, self._pending_regions() + 1), live[0].region_count)
         # Dispatch with some slack before the hard deadline: the decision after
         # inference and the thread hand-offs take time too.
         slack = min(0.05, 0.1 * self.budget_s)
@@ -175,7 +200,9 @@ class InferenceWorker(Worker):
 
     def _drop_stale(self) -> None:
         now = self.clock()
-        expected = self.latency.expect(max(1, min(len(self._pending), self.cfg.max_batch)))
+        regions = self._pending_regions()
+        biggest = max((f.region_count for f in self._pending), default=1)
+        expected = self.latency.expect(max(1, biggest, min(regions, self.cfg.max_batch)))
         keep = []
         for frame in self._pending:
             if frame.live and now + expected - frame.captured_mono > self.budget_s:
@@ -184,16 +211,32 @@ class InferenceWorker(Worker):
                 keep.append(frame)
         self._pending = keep
 
+    def _predict(self, model: Classifier, batch: np.ndarray) -> np.ndarray:
+        """Run ``batch`` in chunks of ``max_batch`` (one frame may hold more regions than that)."""
+        size = self.cfg.max_batch
+        if len(batch) <= size:
+            return model.predict(batch)
+        return np.concatenate(
+            [model.predict(batch[i : i + size]) for i in range(0, len(batch), size)]
+        )
+
+    def _classify(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities and OOD scores per region (None: the model has no feature score)."""
+        if not isinstance(self.classifier, ScoringClassifier):
+            return self._predict(self.classifier, batch), None
+        size = self.cfg.max_batch
+        parts = [self.classifier.classify(batch[i : i + size]) for i in range(0, len(batch), size)]
+        probs = np.concatenate([p for p, _ in parts])
+        scores = [o for _, o in parts if o is not None]
+        return probs, np.concatenate(scores) if len(scores) == len(parts) else None
+
     def _run_batch(self, frames: list[Frame]) -> None:
-        batch = np.stack([f.image for f in frames])
+        batch = np.concatenate([f.inputs for f in frames])
         t0 = self.clock()
         try:
             # The OOD score is computed here, right after the model, so it costs
             # one small matrix product per batch and rides on every Prediction.
-            if isinstance(self.classifier, ScoringClassifier):
-                probs, ood = self.classifier.classify(batch)
-            else:
-                probs, ood = self.classifier.predict(batch), None
+            probs, ood = self._classify(batch)
         except Exception:
             # One bad batch must not take the worker down: log, count, skip.
             logger.exception("inference failed for a batch of %d frames; skipping it", len(frames))
@@ -202,30 +245,40 @@ class InferenceWorker(Worker):
                 self.metrics.frames_dropped.labels(camera=f.camera, reason="error").inc()
             return
         elapsed = self.clock() - t0
-        self.latency.observe(len(frames), elapsed)
+        self.latency.observe(len(batch), elapsed)
         self.metrics.inference_seconds.observe(elapsed)
-        self.metrics.batch_size.observe(len(frames))
+        self.metrics.batch_size.observe(len(batch))
         self.last_inference_mono = done = self.clock()
         self.batches += 1
         cand = self._run_candidate(batch)
-        self.sink(
-            [
+        out, start = [], 0
+        for f in frames:
+            n = f.region_count
+            self.metrics.regions_per_frame.labels(camera=f.camera).observe(n)
+            rows = probs[start : start + n]
+            frame_probs, peak = self._collapse(f, rows)
+            out.append(
                 Prediction(
                     frame=f,
-                    probs=p,
+                    probs=frame_probs,
                     decided_mono=done,
-                    candidate_probs=None if cand is None else cand[i],
-                    ood_score=_ood(ood, i),
+                    candidate_probs=None if cand is None else cand[start + peak],
+                    region_probs=rows if n > 1 else None,
+                    region=peak,
+                    ood_score=_ood(ood, start + peak),
                 )
-                for i, (f, p) in enumerate(zip(frames, probs, strict=True))
-            ]
-        )
+            )
+            start += n
+        self.sink(out)
+
+    def _collapse(self, frame: Frame, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        return self.scorer.collapse(frame.camera, rows, frame.zone_thresholds)
 
     def _run_candidate(self, batch: np.ndarray) -> np.ndarray | None:
         if self.candidate is None:
             return None
         try:
-            return self.candidate.predict(batch)
+            return self._predict(self.candidate, batch)
         except Exception:
             # The candidate is on trial: its failure must never cost production a frame.
             logger.exception("the shadow candidate failed on a batch of %d frames", len(batch))

@@ -36,6 +36,8 @@ Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
       "drift_flags": [],              # e.g. ["shifted", "dark"]: the camera's drift state at the time
       "unfamiliar": false,            # the camera's recent frames were out of the model's domain
       "ood_score": 0.4,               # feature OOD score in units of the model's threshold (null: unknown)
+      "box": [0.0, 0.42, 0.27, 0.9],  # the peak region, fractions of the frame (x0, y0, x1, y1); null: unknown
+      "zone": "meadow",               # the include zone of the peak region; null without zones
       "snapshot_url": "/api/events/42/snapshot.jpg"   # relative to the web UI; null without a snapshot
     }
 
@@ -118,6 +120,8 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
         "drift_flags": list(event["drift_flags"]),
         "unfamiliar": bool(event.get("unfamiliar")),
         "ood_score": event.get("ood_score"),
+        "box": event.get("box"),
+        "zone": event.get("zone"),
         "snapshot_url": f"/api/events/{event['id']}/snapshot.jpg"
         if event.get("has_snapshot")
         else None,

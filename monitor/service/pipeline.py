@@ -27,6 +27,7 @@ from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftMonitor, DriftSettings
 from monitor.decide.night import NightSettings, NightTracker
 from monitor.decide.ood import UnfamiliarSettings, UnfamiliarTracker
+from monitor.decide.regions import RegionScorer
 from monitor.errors import ModelError
 from monitor.frames import Frame, LastDecisions
 from monitor.inference.worker import InferenceWorker
@@ -214,6 +215,9 @@ class Pipeline:
             self.alerts.submit,
             clock=self.clock,
             candidate=self.candidate,
+            scorer=RegionScorer(
+                self.classifier.labels, {c.id: c.decision for c in self.cfg.cameras}
+            ),
         )
         worker.calibrate(tuple(sorted({1, self.cfg.batching.max_batch})), self.classifier.input_hw)
         return worker
@@ -228,6 +232,7 @@ class Pipeline:
             self.hub,
             self.metrics,
             gate_state=self.decisions.gate_state,
+            max_batch=self.cfg.batching.max_batch,
         )
 
     def _count_drop(self, frame: Frame, reason: str) -> None:

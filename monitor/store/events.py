@@ -18,6 +18,7 @@ from monitor.store.sql import (
     MAX_LIST_LIMIT,
     SELECT_EVENTS,
     apply_verdict,
+    box_json,
     close_interrupted,
     deliver_by_key,
     event_dict,
@@ -58,8 +59,10 @@ class EventQueries(StoreCore):
         frames: int | None = None,
         details: Mapping[str, Any] | None = None,
         last_frame_at: float | None = None,
+        box: tuple[float, float, float, float] | None = None,
+        zone: str | None = None,
     ) -> bool:
-        """Change an open event; None leaves a field as it is.
+        """Change an open event; None leaves a field as it is (``zone`` changes with ``box``).
 
         ``last_frame_at`` is the time of the event's latest frame: a crash
         recovery closes the event there. An end clears ``interrupted`` (a
@@ -82,6 +85,8 @@ class EventQueries(StoreCore):
         if end_at is not None:
             changes["interrupted"] = 0
             changes.setdefault("last_frame_at", float(end_at))
+        if box is not None:
+            changes["box"], changes["zone"] = box_json(box), zone
         record = {"op": "update", "event_id": event_id, "changes": changes}
         done = self._write(
             "update_event",

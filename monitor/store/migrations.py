@@ -126,6 +126,12 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX IF NOT EXISTS events_status_reviewed ON events (review_status, reviewed_at)",
         ),
     ),
+    Migration(
+        5,
+        "the peak region's box and zone on events",
+        (),
+        columns=(("events", "box", "TEXT"), ("events", "zone", "TEXT")),
+    ),
     # Version 5 is another change's (view plans); the gap is harmless: each
     # migration applies when the file's version is below its own.
     Migration(

@@ -20,15 +20,16 @@ MAX_LIST_LIMIT = 1000
 
 EVENT_FIELDS = (
     "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, created_at, updated_at,"
-    " last_frame_at"
+    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, box, zone,"
+    " created_at, updated_at, last_frame_at"
 )
 SELECT_EVENTS = (
     "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
     " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
     " e.unfamiliar, e.held, e.night_class,"
     " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, e.interrupted, s.event_id IS NOT NULL AS has_snapshot"
+    " e.created_at, e.updated_at, e.interrupted, e.box, e.zone,"
+    " s.event_id IS NOT NULL AS has_snapshot"
     " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
 )
 
@@ -65,19 +66,25 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
     if found:
         # The same event again (a replayed spill, or a caller re-adding after a
         # spilled add): keep one row and take the newer state of what can change.
-        changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
+        changes: dict[str, Any] = {
+            "end_at": ev.end_at,
+            "peak_score": ev.peak_score,
+            "frames": ev.frames,
+        }
+        if ev.box is not None:
+            changes["box"], changes["zone"] = box_json(ev.box), ev.zone
         update_event_row(
             conn, int(found[0][0]), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
         )
         return int(found[0][0])
     now = time.time()
     cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 18)})",
+        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 20)})",
         (
             ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
             ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
             to_json(ev.details), ev.frames, int(ev.unfamiliar), int(ev.held), ev.night_class,
-            now, now,
+            box_json(ev.box), ev.zone, now, now,
             ev.start_at if ev.end_at is None else ev.end_at,
         ),
     )  # fmt: skip
@@ -202,6 +209,7 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
                 **rec["event"],
                 "snapshot_jpeg": jpeg,
                 "drift_flags": tuple(rec["event"]["drift_flags"]),
+                "box": None if rec["event"].get("box") is None else tuple(rec["event"]["box"]),
             }
         )
         return lambda c: insert_event(c, ev)
@@ -256,13 +264,19 @@ def event_dict(row: sqlite3.Row) -> dict[str, Any]:
     out["unfamiliar"] = bool(out.get("unfamiliar"))
     out["held"] = bool(out.get("held"))
     out["interrupted"] = bool(out["interrupted"])
+    out["box"] = None if out.get("box") is None else json.loads(out["box"])
     return out
+
+
+def box_json(box: tuple[float, ...] | None) -> str | None:
+    return None if box is None else json.dumps([round(float(v), 4) for v in box])
 
 
 def event_record(ev: NewEvent) -> dict[str, Any]:
     """The spill form of an event: JSON-safe, the snapshot kept apart so it is never logged."""
     rec = {f.name: getattr(ev, f.name) for f in fields(ev) if f.name != "snapshot_jpeg"}
     rec["drift_flags"] = list(ev.drift_flags)
+    rec["box"] = None if ev.box is None else list(ev.box)
     rec["details"] = json.loads(to_json(ev.details))
     return rec
 

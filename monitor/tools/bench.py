@@ -33,6 +33,7 @@ from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.service.pipeline import Pipeline
 from monitor.store import ReviewStore
+from monitor.tools.bench_view import view_plan_bench
 from monitor.tools.replay import ReplayOptions, run_replay
 
 logger = logging.getLogger(__name__)
@@ -248,15 +249,18 @@ STEPS = ("raw ONNX Runtime", "pipeline", "fastai", "overload 2x", "motion gate")
 
 def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: int, frames: int,
               budget_ms: float, fastai_images: int, gate_minutes: float = 2.0,
+              view_frames: int = 60,
               step: Callable[[str], None] | None = None) -> dict[str, Any]:  # fmt: skip
     """Everything ``bearwatch bench`` reports, in one dict.
 
     Args:
+        view_frames: frames of the 1080p view-plan clip (0: skip that section).
         step: called with each name of ``STEPS`` as that part starts (the CLI's progress bar).
     """
     tell = step or (lambda _name: None)
     clf = OnnxClassifier(model, "cpu", threads, warmup_batch=batch)
     tell(STEPS[0])
+    views = view_plan_bench(clf, batch, view_frames) if view_frames > 0 else None
     raw = raw_ort_rate(clf, batch, seconds)
     tell(STEPS[1])
     with tempfile.TemporaryDirectory(prefix="bearwatch-bench-") as tmp:
@@ -289,4 +293,5 @@ def run_bench(model: Path, batch: int, threads: int, seconds: float, cameras: in
         else {"fastai_img_s": fastai_why, "pipeline_vs_fastai": fastai_why},  # fmt: skip
         "overload": overload,
         "motion_gate": gate,
+        "view_plans": views,
     }

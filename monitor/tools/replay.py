@@ -27,6 +27,7 @@ from monitor.config import (
     StoreConfig,
     WebConfig,
 )
+from monitor.config.camera import ViewConfig
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.service.pipeline import Pipeline
@@ -49,6 +50,7 @@ class ReplayOptions:
     candidate: Path | None = None
     mode: str = "shadow"
     ood: OodConfig = OodConfig()
+    view: ViewConfig | None = None  # None: each camera's default (auto)
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -73,6 +75,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             decision=opts.decision,
             motion_gate=opts.motion_gate,
             mode=opts.mode,  # type: ignore[arg-type]
+            view=opts.view or ViewConfig(),
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
@@ -157,6 +160,8 @@ def summarize(
                 "frames": ev.frames,
                 "unfamiliar": ev.unfamiliar,
                 "ood_score": ev.ood_score,
+                "box": None if ev.box is None else [round(v, 4) for v in ev.box],
+                "zone": ev.zone,
             }
         )
     return {
@@ -170,8 +175,22 @@ def summarize(
         "model_version": pipeline.classifier.meta.model_version,
         "cameras": {cid: w.status for cid, w in pipeline.captures.items()},
         "drift": {cid: pipeline.health()["cameras"][cid]["drift"] for cid in pipeline.captures},
+        "regions_per_frame": _regions_per_frame(metrics),
         "audit_samples": {
             k: int(v)
             for k, v in metrics.counter_totals("bearwatch_audit_samples", by="reason").items()
         },
     }
+
+
+def _regions_per_frame(metrics: Metrics) -> float | None:
+    """Mean regions the model looked at per classified frame (the cameras' view plans)."""
+    total = count = 0.0
+    for family in metrics.registry.collect():
+        if family.name == "bearwatch_regions_per_frame":
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    total += sample.value
+                elif sample.name.endswith("_count"):
+                    count += sample.value
+    return round(total / count, 2) if count else None

@@ -74,6 +74,45 @@ def with_(path: str, value: Any) -> dict[str, Any]:
             "camera id 'a' is used twice",
         ),
         ([1, 2], "must be a YAML mapping"),
+        (
+            with_("cameras.0.view", {"plan": "sahi"}),
+            "cameras[0].view.plan: Input should be 'auto', 'full', 'tiles' or 'motion'",
+        ),
+        (
+            with_("cameras.0.view", {"tiles": {"overlap": 1.0}}),
+            "cameras[0].view.tiles.overlap: Input should be less than 1",
+        ),
+        (
+            with_("cameras.0.view", {"tiles": {"rows": 2}}),
+            "cameras[0].view.tiles: rows and cols go together",
+        ),
+        (
+            with_("cameras.0.view", {"zones": [{"name": "road", "polygon": []}]}),
+            "cameras[0].view.zones[0].polygon: a polygon needs at least 3 points, got 0",
+        ),
+        (
+            with_(
+                "cameras.0.view",
+                {"zones": [{"name": "yard", "polygon": [[0.5, 0.5], [1.2, 0.5], [0.9, 0.9]]}]},
+            ),
+            "cameras[0].view.zones[0].polygon: point 1 (1.2, 0.5) is outside the frame",
+        ),
+        (
+            with_(
+                "cameras.0.view",
+                {
+                    "zones": [
+                        {
+                            "name": "a",
+                            "polygon": [[0, 0], [1, 0], [1, 1]],
+                            "kind": "exclude",
+                            "threshold": 0.5,
+                        }
+                    ]
+                },
+            ),  # fmt: skip
+            "an exclude zone cannot have a threshold",
+        ),
     ],
 )
 def test_broken_configs_name_the_key(data: Any, expected: str) -> None:

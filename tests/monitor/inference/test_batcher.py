@@ -150,3 +150,96 @@ def test_stop_is_prompt_and_accounts_for_pending_frames(rig_factory: list[Rig]) 
     assert rig.worker.join(1.0)
     assert time.monotonic() - t0 < 1.0
     assert len(rig.out) + rig.dropped().get("shutdown", 0) == 1
+
+
+class BrightnessClassifier(SlowClassifier):
+    """``bear`` = an image's mean brightness: a region's score is set by its pixels."""
+
+    labels = ("bear", "empty")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        super().predict(batch)
+        bear = batch.reshape(len(batch), -1).mean(axis=1).astype(np.float32) / 255.0
+        return np.stack([bear, 1.0 - bear], axis=1)
+
+
+def region_frame(cam: str, seq: int, values: list[int], live: bool = False) -> Frame:
+    regions = np.stack([np.full((8, 8, 3), v, np.uint8) for v in values])
+    boxes = tuple((i / len(values), 0.0, (i + 1) / len(values), 1.0) for i in range(len(values)))
+    return Frame(
+        cam,
+        seq,
+        time.monotonic(),
+        time.time(),
+        regions[0],
+        live=live,
+        regions=regions,
+        boxes=boxes,
+        zones=tuple(f"z{i}" for i in range(len(values))),
+    )
+
+
+@pytest.mark.parametrize(
+    ("regions_per_frame", "max_batch", "sizes"),
+    [
+        (3, 4, [3] * 6),  # two frames would be 6 regions: one frame per batch, never split
+        (2, 4, [4] * 3),  # two frames per batch
+        (10, 4, [4, 4, 2] * 6),  # a frame larger than the batch runs alone, in chunks
+        (1, 4, [4, 2]),
+    ],
+)
+def test_a_frames_regions_travel_together(
+    rig_factory: list[Rig], regions_per_frame: int, max_batch: int, sizes: list[int]
+) -> None:
+    clf = BrightnessClassifier()
+    rig = Rig(clf, max_batch=max_batch)
+    rig_factory.append(rig)
+    stop = threading.Event()
+    rig.hub.register("a")
+    rig.worker.start()
+    n = 6
+    for i in range(n):
+        values = [10 * (r + 1) for r in range(regions_per_frame)]
+        values[i % regions_per_frame] = 250  # the peak region moves from frame to frame
+        assert rig.hub.put(region_frame("a", i, values), stop)
+    rig.hub.close("a")
+    assert wait_until(lambda: len(rig.out) == n)
+    assert clf.sizes == sizes
+    for i, pred in enumerate(rig.out):
+        assert pred.frame.seq == i
+        assert pred.region == i % regions_per_frame
+        assert pred.box == pred.frame.boxes[pred.region] and pred.zone == f"z{pred.region}"
+        assert pred.probs[0] == pytest.approx(250 / 255)
+        assert pred.crop.mean() == 250
+    total = rig.metrics.registry.get_sample_value(
+        "bearwatch_regions_per_frame_sum", {"camera": "a"}
+    )
+    assert total == n * regions_per_frame
+
+
+def test_many_regions_under_overload_keep_the_budget_and_the_accounting(
+    rig_factory: list[Rig],
+) -> None:
+    """Live cameras with 6 regions a frame and a slow model: every frame is processed or dropped."""
+    rig = Rig(SlowClassifier(delay_s=0.02), max_batch=8, budget_ms=150)
+    rig_factory.append(rig)
+    stop = threading.Event()
+    cams = ["a", "b", "c"]
+    for c in cams:
+        rig.hub.register(c)
+    rig.worker.start()
+    offered = 0
+    for i in range(40):
+        for c in cams:
+            rig.hub.put(region_frame(c, i, [1] * 6, live=True), stop)
+            offered += 1
+        threading.Event().wait(0.005)
+    for c in cams:
+        rig.hub.close(c)
+    assert wait_until(lambda: rig.worker.pending == 0 and rig.hub.all_closed())
+    rig.worker.stop()
+    assert rig.worker.join(2.0)
+    dropped = sum(rig.dropped().values())
+    assert len(rig.out) + dropped == offered
+    assert len(rig.out) > 0 and max(rig.worker.classifier.sizes) <= 8  # type: ignore[attr-defined]
+    assert all(p.region_probs is not None and p.region_probs.shape == (6, 2) for p in rig.out)

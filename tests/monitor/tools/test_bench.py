@@ -38,3 +38,21 @@ def test_bench_json_has_every_key_and_accounts_for_every_frame(color_model: Path
     assert (
         gate["with_gate"]["classified"] < 10
     )  # 30 s static: the first frame and re-checks every 10 s
+
+
+def test_bench_view_plan_section_reports_every_plan(color_model: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "monitor", "bench", "--model", str(color_model), "--json",
+         "--view-only", "--view-frames", "12"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    views = json.loads(proc.stdout)["view_plans"]
+    for plan in ("full", "tiles", "motion", "auto"):
+        row = views[plan]
+        assert row["frames"] == 12 and row["cpu_ms_per_frame"] > 0
+        assert {"regions_per_frame", "inference_img_s", "cpu_vs_full"} <= set(row)
+    assert views["full"]["regions_per_frame"] == 1
+    assert views["tiles"]["regions_per_frame"] > 2  # a 64 px model: 256 px tiles on 1080p
+    assert 1 <= views["motion"]["regions_per_frame"] <= 1 + 4  # one walker, capped
+    assert 1 < views["auto"]["regions_per_frame"] <= 1 + 4  # the whole frame + motion regions

@@ -852,3 +852,15 @@ def test_an_unfamiliar_alert_is_marked_in_the_api_and_on_the_review_page(
     page = client.get("/").text
     assert '<span class="badge unfamiliar"' in page and "held for you" in page
     assert "night ir" in page and "unfamiliar scene (90%" in page
+
+
+def test_an_events_region_box_and_zone_are_in_the_api_and_on_the_page(
+    store: ReviewStore, client: TestClient
+) -> None:
+    """The peak region's box and zone (view plans) reach reviewers: JSON for tools, a line on the page."""
+    eid = store.add_event(event("gate", "bear", T0 + 240, box=(0.0, 0.25, 0.2, 0.6), zone="meadow"))
+    body = client.get(f"/api/events/{eid}").json()
+    assert body["box"] == [0.0, 0.25, 0.2, 0.6] and body["zone"] == "meadow"
+    assert client.get("/api/events/1").json()["box"] is None
+    page = client.get("/").text
+    assert "region x 0.00–0.20, y 0.25–0.60" in page and "zone meadow" in page
