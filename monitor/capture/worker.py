@@ -21,18 +21,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from monitor.capture.hub import FrameHub
 from monitor.capture.motion import MotionGate, thumbnail
+from monitor.capture.picture import Picture
 from monitor.capture.sources import FrameSource, Opener, open_source, scrub
 from monitor.config import CameraConfig
 from monitor.errors import SourceError
 from monitor.frames import Frame
 from monitor.metrics import Metrics
 from monitor.model.image_stats import image_stats
-from monitor.model.preprocess import frame_to_input
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -228,10 +227,12 @@ class CaptureWorker(Worker):
         sampler = _Sampler(self.cfg.fps)
         got_frame = False
         while not self.stop_event.is_set():
-            ok, image = source.read()
-            if not ok or image is None:
+            if not source.grab():
                 if self.stop_event.is_set():
                     break
+                if source.skip():  # a corrupt frame; the stream goes on
+                    self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+                    continue
                 if got_frame:
                     self._lost()
                 else:
@@ -239,15 +240,16 @@ class CaptureWorker(Worker):
                 return "lost"
             got_frame = True
             now = self._on_frame_read()
-            if sampler.take(now):
-                self._deliver(image, now, self._wall_clock(), live=True)
+            if sampler.take(now) and (picture := source.retrieve()) is not None:
+                if (age := source.age_s()) is not None:
+                    self._metrics.frame_age.labels(camera=self.cfg.id).set(age)
+                self._deliver(picture, now, self._wall_clock(), live=True)
         return "stopped"
 
     def _pump_file(self, source: FrameSource, replay: _Replay) -> _Outcome:
         bad_reads = 0
         while not self.stop_event.is_set():
-            ok, image = source.read()
-            if not ok or image is None:
+            if not source.grab():
                 bad_reads += 1
                 # A failed read before the frame count is a corrupt frame: skip it.
                 if bad_reads > MAX_CONSECUTIVE_BAD_READS or not source.skip():
@@ -264,7 +266,8 @@ class CaptureWorker(Worker):
                 captured_at = (
                     replay.start_wall + t_s if self.cfg.pacing == "fast" else self._wall_clock()
                 )
-                self._deliver(image, self._clock(), captured_at, live=False)
+                if (picture := source.retrieve()) is not None:
+                    self._deliver(picture, self._clock(), captured_at, live=False)
         return "stopped"
 
     def _pace(self, replay: _Replay, t_s: float) -> bool:
@@ -299,10 +302,13 @@ class CaptureWorker(Worker):
             self._set_status("online")
         return now
 
-    def _deliver(self, bgr: np.ndarray, mono: float, captured_at: float, live: bool) -> None:
+    def _deliver(self, picture: Picture, mono: float, captured_at: float, live: bool) -> None:
         """Gate, preprocess and measure one sampled frame, then hand it to the hub (blocking for files)."""
         self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
-        thumb = thumbnail(bgr)
+        # Converted once, straight to the two sizes needed; the gate's thumbnail
+        # is cut from the snapshot, not from the full frame.
+        snapshot = picture.snapshot(self.cfg.snapshot_width)
+        thumb = thumbnail(snapshot)
         prev, self._prev_thumb = self._prev_thumb, thumb
         diff = (
             None
@@ -317,19 +323,18 @@ class CaptureWorker(Worker):
         ):
             self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
             return
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        image = frame_to_input(rgb, self._input_hw, self._resize_method)
+        image = picture.model_input(self._input_hw, self._resize_method)
         frame = Frame(
             camera=self.cfg.id,
             seq=self._seq,
             captured_mono=mono,
             captured_at=captured_at,
             image=image,
-            snapshot=_snapshot(bgr, self.cfg.snapshot_width),
+            snapshot=snapshot,
             live=live,
             stats=image_stats(image),
             frame_diff=diff,
-            source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
+            source_hw=picture.hw,
         )
         self._seq += 1
         self._hub.put(frame, self.stop_event)
@@ -387,15 +392,3 @@ class CaptureWorker(Worker):
         logger.info("camera %s: status %s -> %s", self.cfg.id, self._status or "-", status)
         self._status = status
         self._metrics.set_camera_status(self.cfg.id, status)
-
-
-def _snapshot(bgr: np.ndarray, width: int) -> np.ndarray:
-    """The review snapshot: BGR, ``width`` pixels wide (never upscaled), read-only."""
-    height, src_width = bgr.shape[:2]
-    if src_width > width:
-        size = (width, max(1, round(height * width / src_width)))
-        snap = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-    else:
-        snap = bgr
-    snap.setflags(write=False)
-    return snap
