@@ -36,6 +36,7 @@ LIVE_OPTIONS = {
     "fflags": "nobuffer",
     "max_delay": "200000",  # µs: the RTP reorder buffer
 }
+TIMESTAMP_RESET_S = 1.0  # a frame this much older than the one before: the stream clock restarted
 RTSP_OPTIONS = {"rtsp_transport": "tcp"}  # UDP smears frames on loss and needs open ports
 
 
@@ -71,6 +72,9 @@ class PyAvSource:
         self._ended = False
         self._lost = False
         self._start_s: float | None = None
+        self._last_raw_s: float | None = None
+        self._shift_s = 0.0
+        self._pos_s = 0.0
         self._fallback_period_s = _frame_period(self._stream)
         self._decoded = 0
         self._hw: tuple[int, int] | None = None
@@ -81,6 +85,7 @@ class PyAvSource:
 
     def grab(self) -> bool:
         """Decode the next frame without converting it; False on a bad frame, the end or a stall."""
+        started = self._clock()
         while not self._pending:
             if self._ended or self._lost:
                 return False
@@ -104,10 +109,20 @@ class PyAvSource:
                     return False
                 self._end()
                 continue
-            if packet.size and not self._decode(packet):
+            decoded = not packet.size or self._decode(packet)
+            # Measured on a frozen GStreamer server: when the socket timeout fires,
+            # the RTSP demuxer hands out the half-received frame, and only the
+            # next read fails, doubling the hang. A live read that took the whole
+            # timeout means the stream stalled: say so at once.
+            if self._live and self._clock() - started >= self._cfg.read_timeout_s:
+                self._lost = True
+                self._pending.clear()
+                return False
+            if not decoded:
                 return False
         self._frame = self._pending.popleft()
         self._decoded += 1
+        self._pos_s = self._timeline(self._frame)
         if self._live:
             self._track_lag(self._frame)
         return True
@@ -118,20 +133,24 @@ class PyAvSource:
 
     def position_ms(self) -> float:
         """The stream timestamp of the frame last grabbed, from the stream's start (ms)."""
-        frame = self._frame
-        if frame is None:
-            return 0.0
-        t_s = frame.time
+        return 1000.0 * self._pos_s
+
+    def _timeline(self, frame: av.VideoFrame) -> float:
+        """Seconds since the stream's start, continued across a timestamp reset."""
+        t_s = self._frame_s(frame)
         if t_s is None:  # no timestamps in the stream: count frames at its nominal rate
-            return 1000.0 * (self._decoded - 1) * self._fallback_period_s
+            return (self._decoded - 1) * self._fallback_period_s
         if self._start_s is None:
-            start = self._stream.start_time
-            self._start_s = (
-                float(start * self._stream.time_base)
-                if start is not None and self._stream.time_base is not None
-                else t_s
-            )
-        return 1000.0 * max(0.0, t_s - self._start_s)
+            start, base = self._stream.start_time, self._stream.time_base
+            self._start_s = float(start * base) if start is not None and base is not None else t_s
+        raw = max(0.0, t_s - self._start_s)
+        if self._last_raw_s is not None and raw < self._last_raw_s - TIMESTAMP_RESET_S:
+            # A camera that restarted its encoder, or concatenated segments: the
+            # clock starts over; keep the timeline going one frame on.
+            self._shift_s += self._last_raw_s + self._fallback_period_s - raw
+            logger.info("camera %s: stream timestamps restarted", self._cfg.id)
+        self._last_raw_s = raw
+        return raw + self._shift_s
 
     def skip(self) -> bool:
         """After a failed grab: True when a bad frame was skipped and the stream goes on."""
@@ -158,9 +177,11 @@ class PyAvSource:
             return True
         try:
             frames = self._codec.decode(packet)
-            if key and self.keyframes.active:
+            if key and self.keyframes.active and self._codec.has_b_frames:
                 # Only keyframes reach the decoder: drain it so a stream with
                 # B-frames does not hold this picture back until the next one.
+                # (Not otherwise: the keyframe stays the reference, so a fallback
+                # to ``all`` decodes the frames after it instead of dropping them.)
                 frames += self._codec.decode(None)
                 self._codec.flush_buffers()
         except av.error.FFmpegError:
@@ -188,10 +209,17 @@ class PyAvSource:
         except av.error.FFmpegError:
             self.corrupt_frames += 1
 
+    def _frame_s(self, frame: av.VideoFrame) -> float | None:
+        """The frame's stream timestamp in seconds (frames from a codec context carry no time base)."""
+        pts = frame.pts if frame.pts is not None else frame.dts
+        base = self._stream.time_base
+        return None if pts is None or base is None else float(pts * base)
+
     def _track_lag(self, frame: av.VideoFrame) -> None:
-        if frame.time is None:
+        t_s = self._frame_s(frame)
+        if t_s is None:
             return
-        lag = self._clock() - float(frame.time)
+        lag = self._clock() - t_s
         if self._lag_min_s is None or lag < self._lag_min_s:
             self._lag_min_s = lag
         self._lag_s = lag - self._lag_min_s
@@ -212,14 +240,13 @@ def open_pyav(cfg: CameraConfig) -> PyAvSource:
     if live:
         options |= LIVE_OPTIONS
     if kind == "rtsp":
-        options |= RTSP_OPTIONS
+        # The socket timeout too: PyAV's interrupt alone let a frozen server
+        # hold a read for twice read_timeout_s (measured on GStreamer, SIGSTOP).
+        options |= RTSP_OPTIONS | {"timeout": str(int(cfg.read_timeout_s * 1e6))}
+    elif kind == "http":
+        options["rw_timeout"] = str(int(cfg.read_timeout_s * 1e6))
     try:
-        container = av.open(
-            cfg.source,
-            options=options,
-            timeout=(cfg.open_timeout_s, cfg.read_timeout_s),
-            hwaccel=_hwaccel(cfg),
-        )
+        container = _open_container(cfg, options)
     except (av.error.FFmpegError, OSError) as exc:
         reason = _reason(exc)
         if not live:
@@ -239,6 +266,21 @@ def open_pyav(cfg: CameraConfig) -> PyAvSource:
     return PyAvSource(container, cfg, live=live)
 
 
+def _open_container(cfg: CameraConfig, options: dict[str, str]) -> av.container.InputContainer:
+    timeout = (cfg.open_timeout_s, cfg.read_timeout_s)
+    hwaccel = _hwaccel(cfg)
+    if hwaccel is not None:
+        try:
+            return av.open(cfg.source, options=options, timeout=timeout, hwaccel=hwaccel)
+        except av.error.FFmpegError as exc:
+            container = av.open(cfg.source, options=options, timeout=timeout)
+            # The source opens without it: the device is the problem, not the camera.
+            _hwaccel_broken.add(cfg.hwaccel)
+            _warn_hwaccel(cfg, f"failed to start ({_reason(exc)})")
+            return container
+    return av.open(cfg.source, options=options, timeout=timeout)
+
+
 def _reason(exc: BaseException) -> str:
     """FFmpeg's reason for a failure, without the URL it may quote."""
     if isinstance(exc, av.error.FFmpegError):
@@ -246,7 +288,8 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-_hwaccel_warned: set[str] = set()
+_hwaccel_warned: set[str] = set()  # cameras warned about already (one warning each)
+_hwaccel_broken: set[str] = set()  # device types that failed to start in this process
 
 
 def _hwaccel(cfg: CameraConfig) -> av.codec.hwaccel.HWAccel | None:
@@ -255,17 +298,22 @@ def _hwaccel(cfg: CameraConfig) -> av.codec.hwaccel.HWAccel | None:
         return None
     available = av.codec.hwaccel.hwdevices_available()
     if cfg.hwaccel not in available:
-        if cfg.id not in _hwaccel_warned:
-            _hwaccel_warned.add(cfg.id)
-            logger.warning(
-                "camera %s: hwaccel %s is not available here (FFmpeg offers: %s); decoding on the CPU",
-                cfg.id,
-                cfg.hwaccel,
-                ", ".join(available) or "none",
-            )
+        _warn_hwaccel(
+            cfg, f"is not built into FFmpeg here (it offers: {', '.join(available) or 'none'})"
+        )
         return None
-    # FFmpeg falls back to software itself when the device cannot open this codec.
+    if cfg.hwaccel in _hwaccel_broken:
+        _warn_hwaccel(cfg, "failed to start")
+        return None
+    # FFmpeg decodes in software itself when the device cannot take this codec.
     return av.codec.hwaccel.HWAccel(device_type=cfg.hwaccel, allow_software_fallback=True)
+
+
+def _warn_hwaccel(cfg: CameraConfig, why: str) -> None:
+    if cfg.id in _hwaccel_warned:
+        return
+    _hwaccel_warned.add(cfg.id)
+    logger.warning("camera %s: hwaccel %s %s; decoding on the CPU", cfg.id, cfg.hwaccel, why)
 
 
 def _frame_period(stream: av.video.stream.VideoStream) -> float:

@@ -84,7 +84,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         gate = MotionGateConfig(enabled=args.motion_gate, recheck_s=args.recheck_s)
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
-                             decision=decision, motion_gate=gate, candidate=args.candidate)  # fmt: skip
+                             decision=decision, motion_gate=gate, candidate=args.candidate,
+                             decode=args.decode)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except (MonitorError, ValueError) as exc:  # ValueError: a decision setting out of bounds
         print(f"replay: {exc}", file=sys.stderr)
@@ -156,6 +157,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
     )
     p.add_argument("--motion-gate", action="store_true", help="skip inference on static frames")
+    p.add_argument(
+        "--decode",
+        choices=["all", "keyframes", "auto"],
+        default="all",
+        help="decode every frame, keyframes only, or keyframes when they are frequent enough",
+    )
 
     p.add_argument(
         "--recheck-s", type=float, default=10.0, help="motion gate: classify at least this often"

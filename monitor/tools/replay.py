@@ -46,6 +46,7 @@ class ReplayOptions:
     motion_gate: MotionGateConfig = MotionGateConfig()
     drift: DriftConfig = DriftConfig()
     candidate: Path | None = None
+    decode: str = "all"
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -69,6 +70,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             pacing=opts.pacing,  # type: ignore[arg-type]
             decision=opts.decision,
             motion_gate=opts.motion_gate,
+            decode=opts.decode,  # type: ignore[arg-type]
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]
