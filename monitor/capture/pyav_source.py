@@ -75,7 +75,7 @@ class PyAvSource:
         self._last_raw_s: float | None = None
         self._shift_s = 0.0
         self._pos_s = 0.0
-        self._fallback_period_s = _frame_period(self._stream)
+        self.frame_period_s = _frame_period(self._stream)  # nominal, from the stream's rate
         self._decoded = 0
         self._hw: tuple[int, int] | None = None
         self.keyframes = KeyframeTracker(cfg.decode, cfg.fps, cfg.id, cfg.safe_source)
@@ -139,7 +139,7 @@ class PyAvSource:
         """Seconds since the stream's start, continued across a timestamp reset."""
         t_s = self._frame_s(frame)
         if t_s is None:  # no timestamps in the stream: count frames at its nominal rate
-            return (self._decoded - 1) * self._fallback_period_s
+            return (self._decoded - 1) * self.frame_period_s
         if self._start_s is None:
             start, base = self._stream.start_time, self._stream.time_base
             self._start_s = float(start * base) if start is not None and base is not None else t_s
@@ -147,7 +147,7 @@ class PyAvSource:
         if self._last_raw_s is not None and raw < self._last_raw_s - TIMESTAMP_RESET_S:
             # A camera that restarted its encoder, or concatenated segments: the
             # clock starts over; keep the timeline going one frame on.
-            self._shift_s += self._last_raw_s + self._fallback_period_s - raw
+            self._shift_s += self._last_raw_s + self.frame_period_s - raw
             logger.info("camera %s: stream timestamps restarted", self._cfg.id)
         self._last_raw_s = raw
         return raw + self._shift_s

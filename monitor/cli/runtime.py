@@ -110,11 +110,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
-    from monitor.tools.bench import run_bench
+    from monitor.tools.bench import provider_rates, run_bench
 
+    if args.capacity is not None:
+        return _bench_capacity(args)
+    if args.providers:
+        result = provider_rates(args.model, args.batch, args.threads, args.seconds)
+        print(
+            json.dumps(result)
+            if args.json
+            else "\n".join(f"{k:>20}: {v}" for k, v in result.items())
+        )
+        return 0
     try:
         result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras, args.frames,
-                           args.budget_ms, args.fastai_images, args.gate_minutes)  # fmt: skip
+                           args.budget_ms or 500.0, args.fastai_images, args.gate_minutes)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -123,6 +133,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key:>20}: {value}")
+    return 0
+
+
+def _bench_capacity(args: argparse.Namespace) -> int:
+    from monitor.errors import MonitorError
+    from monitor.tools.capacity import format_capacity, run_capacity
+
+    if not args.capacity.is_file():
+        print(f"no such video file: {args.capacity}", file=sys.stderr)
+        return 2
+    try:
+        result = run_capacity(args.capacity, args.model, args.fps, args.decode, args.budget_ms or 1000.0,
+                              args.step_seconds, args.threads)  # fmt: skip
+    except MonitorError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_capacity(result))
     return 0
 
 
@@ -151,7 +178,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--end-after-s", type=float, default=5.0)
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")
+    p.add_argument("--providers", choices=["cpu", "cuda", "openvino", "auto"], default="auto")
     p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
     p.add_argument(
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
@@ -184,11 +211,38 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--frames", type=int, default=300, help="frames in the bench clip")
     p.add_argument(
-        "--budget-ms", type=float, default=500.0, help="latency budget of the overload run"
+        "--budget-ms",
+        type=float,
+        default=None,
+        help="latency budget of the overload run (500) or of the capacity steps (1000)",
     )
     p.add_argument("--fastai-images", type=int, default=30, help="images for the learn.predict run")
     p.add_argument(
         "--gate-minutes", type=float, default=2.0, help="static video for the motion-gate CPU run"
     )
-
+    p.add_argument(
+        "--providers",
+        action="store_true",
+        help="only: raw images/s of every installed ONNX Runtime provider, outputs against the CPU's",
+    )
+    p.add_argument(
+        "--capacity",
+        type=Path,
+        metavar="VIDEO",
+        help="only: CPU per minute of VIDEO (pipeline vs bare decode) and how many such live cameras "
+        "this box sustains",
+    )
+    p.add_argument("--fps", type=float, default=2.0, help="--capacity: frames per second sampled")
+    p.add_argument(
+        "--decode",
+        choices=["all", "keyframes", "auto"],
+        default="all",
+        help="--capacity: decode mode",
+    )
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        default=20.0,
+        help="--capacity: length of each camera-count step",
+    )
     p.set_defaults(func=cmd_bench)
