@@ -91,6 +91,15 @@ class KeyframeTracker:
             self._first_key_s = t_s
         self._last_key_s = t_s
         self._keys += 1
+        if self._keys == 2 and self.requested == "keyframes" and self.interval_s is not None:
+            effective = min(self._fps, 1.0 / self.interval_s)
+            logger.info(
+                "camera %s: keyframes only, one every %.2f s: %.2f frames/s (fps %g requested)",
+                self._camera,
+                self.interval_s,
+                effective,
+                self._fps,
+            )
         if self.requested == "auto" and not self.fell_back and self.interval_s is not None:
             wanted = self._fps <= 1.0 / self.interval_s
             if wanted != self.active:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +68,32 @@ def select_providers(requested: str) -> list[str]:
     return [requested] if requested == "cpu" else [requested, "cpu"]
 
 
+def _both_runtimes_installed() -> bool:
+    """``onnxruntime`` and ``onnxruntime-openvino`` both own the ``onnxruntime`` module."""
+    found = set()
+    for dist in ("onnxruntime", "onnxruntime-openvino", "onnxruntime-gpu"):
+        try:
+            metadata.distribution(dist)
+            found.add(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return len(found) > 1
+
+
+_collision_checked: list[bool] = []  # checked once per process, at the first model load
+
+
+def _warn_on_collision() -> None:
+    if _collision_checked:
+        return
+    _collision_checked.append(True)
+    if _both_runtimes_installed():
+        logger.warning(
+            "more than one ONNX Runtime distribution is installed in this environment; they "
+            "overwrite each other's onnxruntime module (see deploy/requirements-openvino.txt)"
+        )
+
+
 class OnnxClassifier:
     """A verified, warmed-up ONNX Runtime session for one bearwatch model.
 
@@ -100,6 +127,7 @@ class OnnxClassifier:
         # cameras' decoders need (measured: ~40 % of the replay's CPU at 2 fps).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        _warn_on_collision()
         candidates = select_providers(providers)
         self.session = self._load(opts, candidates[0], threads)
         self.meta = ModelMetadata.from_props(
