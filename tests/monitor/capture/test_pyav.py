@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -13,11 +15,13 @@ from prometheus_client import generate_latest
 from monitor.capture.picture import AvPicture
 from monitor.capture.pyav_source import open_pyav
 from monitor.config import CameraConfig
+from monitor.errors import SourceError
 from monitor.model.preprocess import frame_to_input
 from tests.media import write_h264
 from tests.monitor.capture import test_capture
 from tests.monitor.capture.test_capture import (
     INPUT_HW,
+    SECRET,
     WALL_START,
     Rig,
     camera,
@@ -208,3 +212,53 @@ def test_rtsp_frozen_server_fails_a_pyav_read_within_its_timeout(rtsp_server: Rt
         rtsp_server.thaw()
         source.release()
     print(f"frozen server: read failed after {hung_s:.2f} s (read timeout 1 s)")
+
+
+class SilentServer:
+    """A TCP server that accepts connections, reads what it is sent, and never answers."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.1)
+        self.port = int(self._sock.getsockname()[1])
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, name="silent-server")
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            self._conns.append(conn)
+
+    def __enter__(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2.0)
+        for conn in self._conns:
+            conn.close()
+        self._sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_a_server_that_accepts_and_never_sends_fails_the_open_within_its_timeout(
+    scheme: str,
+) -> None:
+    with SilentServer() as server:
+        url = f"{scheme}://admin:{SECRET}@127.0.0.1:{server.port}/stream"
+        cfg = CameraConfig(id="mute", source=url, open_timeout_s=1.0, read_timeout_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(SourceError) as err:
+            open_pyav(cfg)
+        took = time.monotonic() - started
+    message = str(err.value)
+    assert message.startswith(f"cannot open {scheme}://admin:***@127.0.0.1:{server.port}/stream")
+    assert SECRET not in message and err.value.retry
+    print(f"{scheme}: a silent server failed the open after {took:.2f} s (open timeout 1 s)")
