@@ -11,7 +11,8 @@ Two measurements in one run:
    their timestamps, looping), the camera count stepped up until the box no
    longer keeps up: a step passes with no stale drops, p99 capture→decision
    latency inside the budget, and every camera's decoder within the budget of
-   the live edge.
+   the live edge. Each step also reports the cores this process used and the
+   box's load average: on a shared box the count says what was left over.
 """
 
 from __future__ import annotations
@@ -255,11 +256,15 @@ def live_step(video: Path, clf: OnnxClassifier, cameras: int, fps: float, decode
                 s.behind_s = 0.0
             recorder.latencies_s.clear()
             stale_before = _stale(metrics)
+            offered_before = _offered(metrics)
+            superseded_before = _dropped(metrics, "superseded")
             cpu_before, wall_before = _cpu_s(), time.monotonic()
             stop.wait(seconds - warmup_s)
             cpu = _cpu_s() - cpu_before
             wall = time.monotonic() - wall_before
             stale = _stale(metrics) - stale_before
+            offered = _offered(metrics) - offered_before
+            superseded = _dropped(metrics, "superseded") - superseded_before
             lat = np.asarray(recorder.latencies_s, dtype=np.float64) * 1000.0
             behind = max((s.behind_s for s in sources), default=0.0)
         finally:
@@ -271,13 +276,23 @@ def live_step(video: Path, clf: OnnxClassifier, cameras: int, fps: float, decode
             store.close()
     p99 = float(np.percentile(lat, 99)) if lat.size else None
     ok = stale == 0 and p99 is not None and p99 <= budget_ms and behind * 1000.0 <= budget_ms
-    return {"cameras": cameras, "decided": int(lat.size), "stale": int(stale),
+    return {"cameras": cameras, "offered": int(offered), "decided": int(lat.size),
+            "superseded": int(superseded), "stale": int(stale),
             "p99_ms": None if p99 is None else round(p99, 1), "behind_s": round(behind, 3),
-            "cpu_cores": round(cpu / wall, 2), "ok": bool(ok)}  # fmt: skip
+            "cpu_cores": round(cpu / wall, 2), "loadavg": round(os.getloadavg()[0], 1),
+            "ok": bool(ok)}  # fmt: skip
 
 
 def _stale(metrics: Metrics) -> float:
-    return metrics.counter_totals("bearwatch_frames_dropped", by="reason").get("stale", 0.0)
+    return _dropped(metrics, "stale")
+
+
+def _dropped(metrics: Metrics, reason: str) -> float:
+    return metrics.counter_totals("bearwatch_frames_dropped", by="reason").get(reason, 0.0)
+
+
+def _offered(metrics: Metrics) -> float:
+    return metrics.counter_totals("bearwatch_frames_offered").get("", 0.0)
 
 
 def run_capacity(video: Path, model: Path, fps: float = 2.0, decode: str = "all",
@@ -357,12 +372,13 @@ def format_capacity(r: dict[str, Any]) -> str:
         )
     lines += [
         f"  bare decode, keyframes only (PyAV)     {r['decode_keyframes_cpu_s_per_min']:8.3f}",
-        f"live cameras (budget {r['budget_ms']:g} ms): cameras  decided  stale  p99 ms  behind s  cores  ok",
+        f"live cameras (budget {r['budget_ms']:g} ms): cameras  offered  decided  superseded  stale  p99 ms  behind s  cores  load  ok",
     ]
     for s in r["steps"]:
         lines.append(
-            f"{'':38}{s['cameras']:7d}  {s['decided']:7d}  {s['stale']:5d}  {s['p99_ms'] if s['p99_ms'] is not None else '-':>6}  "
-            f"{s['behind_s']:8.3f}  {s['cpu_cores']:5.2f}  {'yes' if s['ok'] else 'no'}"
+            f"{'':38}{s['cameras']:7d}  {s['offered']:7d}  {s['decided']:7d}  {s['superseded']:10d}  {s['stale']:5d}  "
+            f"{s['p99_ms'] if s['p99_ms'] is not None else '-':>6}  "
+            f"{s['behind_s']:8.3f}  {s['cpu_cores']:5.2f}  {s['loadavg']:4.1f}  {'yes' if s['ok'] else 'no'}"
         )
     lines.append(f"sustained: {r['cameras_sustained']} cameras at {r['fps']:g} fps ({r['decode']})")
     return "\n".join(lines)
