@@ -171,9 +171,9 @@ class CaptureWorker(Worker):
     def stop(self) -> None:
         """Ask the thread to exit.
 
-        It exits within ~1 s from backoff, pacing or a full hub slot. An OpenCV call
-        cannot be interrupted: a blocked read ends within ``read_timeout_s``, a
-        blocked open within ``open_timeout_s`` (the worst case).
+        It exits within ~1 s from backoff, pacing or a full hub slot. A decoder call
+        (PyAV or OpenCV) cannot be interrupted: a blocked read ends within
+        ``read_timeout_s``, a blocked open within ``open_timeout_s`` (the worst case).
         """
         self.stop_event.set()
 
