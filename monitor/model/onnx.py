@@ -41,6 +41,12 @@ def provider_chain(name: str, threads: int = 0) -> list[Provider]:
 
 
 def select_providers(requested: str) -> list[str]:
+    """The ONNX Runtime provider names a session for ``requested`` tries first (no timing)."""
+    first = provider_candidates(requested)[0]
+    return [EXECUTION_PROVIDERS[first]] + (["CPUExecutionProvider"] if first != "cpu" else [])
+
+
+def provider_candidates(requested: str) -> list[str]:
     """Which of ``cpu|cuda|openvino`` to try for ``requested``, fastest first (``auto``: all installed).
 
     A named accelerator that is not installed falls back to the CPU with one
@@ -60,7 +66,7 @@ def select_providers(requested: str) -> list[str]:
         )
         logger.warning(
             "%s was requested but ONNX Runtime has no %s here (available: %s)%s; running on the CPU",
-            requested,
+            {"cuda": "CUDA", "openvino": "OpenVINO"}[requested],
             EXECUTION_PROVIDERS[requested],
             ", ".join(available),
             hint,
@@ -129,7 +135,7 @@ class OnnxClassifier:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         _warn_on_collision()
-        candidates = select_providers(providers)
+        candidates = provider_candidates(providers)
         self.session = self._load(opts, candidates[0], threads)
         self.meta = ModelMetadata.from_props(
             self.session.get_modelmeta().custom_metadata_map, source=str(self.path)

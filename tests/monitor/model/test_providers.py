@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from monitor.model.onnx import OnnxClassifier, provider_chain, select_providers
+from monitor.model.onnx import OnnxClassifier, provider_candidates, provider_chain
 
 ROOT = Path(__file__).resolve().parents[3]
 HAS_OPENVINO = "OpenVINOExecutionProvider" in ort.get_available_providers()
@@ -31,7 +31,7 @@ def test_openvino_falls_back_to_the_cpu_with_one_warning_when_absent(
 
 
 def test_auto_tries_every_installed_provider_and_keeps_one(color_model: Path) -> None:
-    candidates = select_providers("auto")
+    candidates = provider_candidates("auto")
     assert candidates[-1] == "cpu" and ("openvino" in candidates) == HAS_OPENVINO
     clf = OnnxClassifier(color_model, "auto", threads=1)
     assert clf.providers[0] in ort.get_available_providers()
