@@ -134,7 +134,9 @@ def _crop(frame: av.VideoFrame, box: tuple[int, int, int, int]) -> av.VideoFrame
     for i, start in ((1, luma), (2, luma * 5 // 4)):
         chroma = _plane(frame, i)[top // 2 : (top + height) // 2, left // 2 : (left + width) // 2]
         flat[start : start + luma // 4].reshape(height // 2, width // 2)[:] = chroma
-    cropped = av.VideoFrame.from_ndarray(flat.reshape(height * 3 // 2, width), format=fmt)
+    # Zero-copy when PyAV's numpy-buffer layout matches ours (the chroma height even).
+    wrap = av.VideoFrame.from_numpy_buffer if height % 4 == 0 else av.VideoFrame.from_ndarray
+    cropped = wrap(flat.reshape(height * 3 // 2, width), format=fmt)
     cropped.colorspace, cropped.color_range = frame.colorspace, frame.color_range
     return cropped
 

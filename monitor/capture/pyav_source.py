@@ -67,6 +67,8 @@ class PyAvSource:
         self._stream.codec_context.thread_count = 1
         self._codec = self._stream.codec_context
         self._packets: Iterator[av.Packet] = container.demux(self._stream)
+        base = self._stream.time_base  # a Fraction: float once, not per packet
+        self._base_s = None if base is None else float(base)
         self._pending: deque[av.VideoFrame] = deque()
         self._frame: av.VideoFrame | None = None
         self._ended = False
@@ -172,7 +174,7 @@ class PyAvSource:
         """Feed one packet; False (and counted) when the decoder rejects it."""
         key = packet.is_keyframe
         pts = packet.pts if packet.pts is not None else packet.dts
-        pts_s = None if pts is None or packet.time_base is None else float(pts * packet.time_base)
+        pts_s = None if pts is None or self._base_s is None else pts * self._base_s
         if not self.keyframes.wants(key, pts_s):
             return True
         try:
@@ -212,8 +214,7 @@ class PyAvSource:
     def _frame_s(self, frame: av.VideoFrame) -> float | None:
         """The frame's stream timestamp in seconds (frames from a codec context carry no time base)."""
         pts = frame.pts if frame.pts is not None else frame.dts
-        base = self._stream.time_base
-        return None if pts is None or base is None else float(pts * base)
+        return None if pts is None or self._base_s is None else pts * self._base_s
 
     def _track_lag(self, frame: av.VideoFrame) -> None:
         t_s = self._frame_s(frame)

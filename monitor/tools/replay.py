@@ -39,7 +39,7 @@ class ReplayOptions:
     fps: float = 5.0
     pacing: str = "fast"
     providers: str = "cpu"
-    threads: int = 0
+    threads: int = 1
     max_batch: int = 8
     latency_budget_ms: float = 60_000.0
     decision: DecisionConfig = DecisionConfig()
