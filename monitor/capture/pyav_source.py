@@ -87,10 +87,10 @@ class PyAvSource:
 
     def grab(self) -> bool:
         """Decode the next frame without converting it; False on a bad frame, the end or a stall."""
-        started = self._clock()
         while not self._pending:
             if self._ended or self._lost:
                 return False
+            started = self._clock()
             try:
                 packet = next(self._packets)
             except StopIteration:
@@ -111,16 +111,15 @@ class PyAvSource:
                     return False
                 self._end()
                 continue
-            decoded = not packet.size or self._decode(packet)
             # Measured on a frozen GStreamer server: when the socket timeout fires,
             # the RTSP demuxer hands out the half-received frame, and only the
-            # next read fails, doubling the hang. A live read that took the whole
-            # timeout means the stream stalled: say so at once.
+            # next read fails, doubling the hang. A live packet read that took the
+            # whole timeout means the stream stalled: say so at once. (Per packet,
+            # not per grab: in keyframe mode one grab reads a whole GOP.)
             if self._live and self._clock() - started >= self._cfg.read_timeout_s:
                 self._lost = True
-                self._pending.clear()
                 return False
-            if not decoded:
+            if packet.size and not self._decode(packet):
                 return False
         self._frame = self._pending.popleft()
         self._decoded += 1

@@ -262,3 +262,16 @@ def test_a_server_that_accepts_and_never_sends_fails_the_open_within_its_timeout
     assert message.startswith(f"cannot open {scheme}://admin:***@127.0.0.1:{server.port}/stream")
     assert SECRET not in message and err.value.retry
     print(f"{scheme}: a silent server failed the open after {took:.2f} s (open timeout 1 s)")
+
+
+@pytest.mark.rtsp
+def test_rtsp_keyframe_mode_with_keyframes_further_apart_than_the_read_timeout(
+    rig: Rig, rtsp_server: RtspServer
+) -> None:
+    """Regression: the stall rule timed a whole grab, and a keyframe-mode grab waits a whole
+    GOP (1 s here) for its keyframe, so a 0.5 s read timeout reconnected for ever."""
+    cfg = rtsp_camera(rtsp_server.url(), decode="keyframes", fps=10.0, read_timeout_s=0.5)
+    worker = rig.start(cfg)
+    assert wait_for(lambda: worker.frames_read >= 4, 15.0)
+    assert worker.status == "online"
+    assert rig.count("bearwatch_camera_reconnects_total") == 0
