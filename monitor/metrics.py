@@ -70,6 +70,12 @@ class Metrics:
             ["camera", "status"],
             registry=r,
         )
+        self.frame_age = Gauge(
+            "bearwatch_camera_frame_age_seconds",
+            "How stale the last sampled live frame was when read (lag behind the freshest frame)",
+            ["camera"],
+            registry=r,
+        )
         self.reconnects = Counter(
             "bearwatch_camera_reconnects_total", "Reconnection attempts", ["camera"], registry=r
         )

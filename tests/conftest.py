@@ -120,9 +120,10 @@ def scene_inputs(n: int, seed0: int = 0) -> list[np.ndarray]:
     """
     import tempfile
 
-    import cv2
+    import av
 
-    from monitor.model.preprocess import frame_to_input, regions_to_inputs
+    from monitor.capture.picture import AvPicture
+    from monitor.model.preprocess import crop_box, regions_to_inputs
     from tests.media import night, write_frames
 
     rng = np.random.default_rng(seed0)
@@ -131,20 +132,25 @@ def scene_inputs(n: int, seed0: int = 0) -> list[np.ndarray]:
         kind = ("empty", "bear", "person")[i % 3]
         bgr = scene(kind, seed=seed0 + i, x_frac=float(rng.uniform(0.05, 0.6)))
         frames.append(night(bgr, seed=seed0 + i) if rng.random() < 0.3 else bgr)
-    with tempfile.TemporaryDirectory() as tmp:
-        cap = cv2.VideoCapture(str(write_frames(Path(tmp) / "scenes.avi", frames)))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        av.open(str(write_frames(Path(tmp) / "scenes.avi", frames))) as container,
+    ):
         out = []
-        while len(out) < n:
-            ok, bgr = cap.read()
-            assert ok, "the scenes clip ended early"
-            if len(out) % 2:
-                out.append(
-                    frame_to_input(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), COLOR_INPUT_HW, "crop")
-                )
-            else:  # the whole frame letterboxed, as the view plans' full-frame region sees it
-                h, w = bgr.shape[:2]
-                out.append(regions_to_inputs(bgr, [(0, 0, w, h)], COLOR_INPUT_HW)[0])
-        cap.release()
+        for frame in container.decode(video=0):
+            if len(out) == n:
+                break
+            # As the capture worker does for a whole-frame plan: PyAV converts the
+            # frame once, just wide enough for the centre square at input size.
+            picture = AvPicture(frame)
+            h, w = picture.hw
+            bgr = picture.bgr(round(w * max(COLOR_INPUT_HW) / min(h, w)))
+            bh, bw = bgr.shape[:2]
+            full, centre = regions_to_inputs(
+                bgr, [(0, 0, bw, bh), crop_box(bw, bh, *COLOR_INPUT_HW[::-1])], COLOR_INPUT_HW
+            )
+            out.append(centre if len(out) % 2 else full)
+        assert len(out) == n, "the scenes clip ended early"
     return out
 
 

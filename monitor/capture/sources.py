@@ -1,8 +1,9 @@
-"""Camera sources: the ``FrameSource`` protocol and its OpenCV implementation.
+"""Camera sources: the ``FrameSource`` protocol, and the opener that picks a backend.
 
-RTSP, HTTP MJPEG and files go through OpenCV's FFmpeg backend with bounded
-open and read timeouts; webcams through V4L2. Errors are redacted: only
-``cfg.safe_source`` is ever put in a message.
+RTSP, HTTP and files go through PyAV (``monitor.capture.pyav_source``: decode
+without converting, keyframe mode, bounded timeouts); webcams through OpenCV's
+V4L2 backend (:class:`OpenCvSource`), which PyAV's wheels do not do as well.
+Errors are redacted: only ``cfg.safe_source`` is ever put in a message.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Protocol
 from urllib.parse import unquote
 
 import cv2
-import numpy as np
 
+from monitor.capture.picture import BgrPicture, Picture
+from monitor.capture.pyav_source import open_pyav
 from monitor.config import CameraConfig
 from monitor.config.base import split_authority
 from monitor.errors import SourceError
@@ -33,15 +35,21 @@ os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 class FrameSource(Protocol):
     """An opened camera or video file, used by exactly one capture thread.
 
-    ``read`` returns the next BGR frame, or ``(False, None)`` on a failure, the end of
-    a file or a stall; ``position_ms`` is the video timestamp of the frame last read
-    (files only); ``skip`` moves past an unreadable frame of a file and returns
-    False when nothing is left (always False for live sources).
+    ``grab`` decodes the next frame *without converting it* and returns False on a
+    failure, the end of a file or a stall; ``retrieve`` hands the frame last
+    grabbed over as a :class:`Picture` (called for sampled frames only, so the
+    others are never converted); ``position_ms`` is the stream timestamp of the
+    frame last grabbed (files); after a failed grab, ``skip`` returns True when
+    an unreadable frame was passed over and reading can go on, False when
+    nothing is left or the stream is lost; ``age_s`` estimates how stale the last
+    live frame was when grabbed (None when unknown).
     """
 
-    def read(self) -> tuple[bool, np.ndarray | None]: ...
+    def grab(self) -> bool: ...
+    def retrieve(self) -> Picture | None: ...
     def position_ms(self) -> float: ...
     def skip(self) -> bool: ...
+    def age_s(self) -> float | None: ...
     def release(self) -> None: ...
 
 
@@ -57,18 +65,19 @@ class OpenCvSource:
         self._read_timeout_s = read_timeout_s
         self._skip_to = 0
 
-    def read(self) -> tuple[bool, np.ndarray | None]:
+    def grab(self) -> bool:
         started = time.monotonic()
-        ok, frame = self._cap.read()
-        if not ok or frame is None:
-            return False, None
+        if not self._cap.grab():
+            return False
         # Measured with OpenCV 5.0 on a frozen RTSP server: the first read after
         # the freeze returns a (stale) frame once the interrupt callback fires,
         # and only the next read fails, doubling the hang. A live read that took
         # the whole timeout means the stream stalled; report it at once.
-        if self._live and time.monotonic() - started >= self._read_timeout_s:
-            return False, None
-        return True, frame
+        return not (self._live and time.monotonic() - started >= self._read_timeout_s)
+
+    def retrieve(self) -> Picture | None:
+        ok, frame = self._cap.retrieve()
+        return BgrPicture(frame) if ok and frame is not None else None
 
     def position_ms(self) -> float:
         return float(self._cap.get(cv2.CAP_PROP_POS_MSEC))
@@ -83,11 +92,25 @@ class OpenCvSource:
             return False
         return bool(self._cap.set(cv2.CAP_PROP_POS_FRAMES, self._skip_to))
 
+    def age_s(self) -> float | None:
+        return None
+
     def release(self) -> None:
         self._cap.release()
 
 
 def open_source(cfg: CameraConfig) -> FrameSource:
+    """Open a camera: PyAV for RTSP, HTTP and files, OpenCV (V4L2) for webcams.
+
+    Raises:
+        SourceError: when it cannot be opened; the message names ``cfg.safe_source`` only.
+    """
+    if cfg.kind == "webcam":
+        return open_opencv(cfg)
+    return open_pyav(cfg)
+
+
+def open_opencv(cfg: CameraConfig) -> FrameSource:
     """Open a camera with OpenCV: FFmpeg for RTSP, HTTP and files (bounded by the camera's
     open and read timeouts), V4L2 for webcams.
 

@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from monitor.capture.hub import FrameHub
 from monitor.capture.motion import MotionGate, thumbnail
+from monitor.capture.picture import Picture
 from monitor.capture.rate import RateWindow, missed_slots
 from monitor.capture.sources import FrameSource, Opener, open_source, scrub
 from monitor.capture.view import ViewPlanner
@@ -203,9 +203,9 @@ class CaptureWorker(Worker):
     def stop(self) -> None:
         """Ask the thread to exit.
 
-        It exits within ~1 s from backoff, pacing or a full hub slot. An OpenCV call
-        cannot be interrupted: a blocked read ends within ``read_timeout_s``, a
-        blocked open within ``open_timeout_s`` (the worst case).
+        It exits within ~1 s from backoff, pacing or a full hub slot. A decoder call
+        (PyAV or OpenCV) cannot be interrupted: a blocked read ends within
+        ``read_timeout_s``, a blocked open within ``open_timeout_s`` (the worst case).
         """
         self.stop_event.set()
 
@@ -261,10 +261,12 @@ class CaptureWorker(Worker):
         self._metrics.target_fps.labels(camera=self.cfg.id).set(self.cfg.fps)
         got_frame = False
         while not self.stop_event.is_set():
-            ok, image = source.read()
-            if not ok or image is None:
+            if not source.grab():
                 if self.stop_event.is_set():
                     break
+                if source.skip():  # a corrupt frame; the stream goes on
+                    self._metrics.read_errors.labels(camera=self.cfg.id).inc()
+                    continue
                 if got_frame:
                     self._lost()
                 else:
@@ -272,16 +274,17 @@ class CaptureWorker(Worker):
                 return "lost"
             got_frame = True
             now = self._on_frame_read()
-            if sampler.take(now):
+            if sampler.take(now) and (picture := source.retrieve()) is not None:
+                if (age := source.age_s()) is not None:
+                    self._metrics.frame_age.labels(camera=self.cfg.id).set(age)
                 self._count_rate(now, sampler.last_missed)
-                self._deliver(image, now, self._wall_clock(), live=True)
+                self._deliver(picture, now, self._wall_clock(), live=True)
         return "stopped"
 
     def _pump_file(self, source: FrameSource, replay: _Replay) -> _Outcome:
         bad_reads = 0
         while not self.stop_event.is_set():
-            ok, image = source.read()
-            if not ok or image is None:
+            if not source.grab():
                 bad_reads += 1
                 # A failed read before the frame count is a corrupt frame: skip it.
                 if bad_reads > MAX_CONSECUTIVE_BAD_READS or not source.skip():
@@ -298,8 +301,9 @@ class CaptureWorker(Worker):
                 captured_at = (
                     replay.start_wall + t_s if self.cfg.pacing == "fast" else self._wall_clock()
                 )
-                self._count_rate(self._clock(), 0, t_s)
-                self._deliver(image, self._clock(), captured_at, live=False)
+                if (picture := source.retrieve()) is not None:
+                    self._count_rate(self._clock(), 0, t_s)
+                    self._deliver(picture, self._clock(), captured_at, live=False)
         return "stopped"
 
     def _pace(self, replay: _Replay, t_s: float) -> bool:
@@ -351,10 +355,13 @@ class CaptureWorker(Worker):
             self._set_status("online")
         return now
 
-    def _deliver(self, bgr: np.ndarray, mono: float, captured_at: float, live: bool) -> None:
+    def _deliver(self, picture: Picture, mono: float, captured_at: float, live: bool) -> None:
         """Gate, preprocess and measure one sampled frame, then hand it to the hub (blocking for files)."""
         self._metrics.frames_offered.labels(camera=self.cfg.id).inc()
-        thumb = thumbnail(bgr)
+        # Converted once, straight to the two sizes needed; the gate's thumbnail
+        # is cut from the snapshot, not from the full frame.
+        snapshot = picture.snapshot(self.cfg.snapshot_width)
+        thumb = thumbnail(snapshot)
         prev, self._prev_thumb = self._prev_thumb, thumb
         diff = (
             None
@@ -369,6 +376,12 @@ class CaptureWorker(Worker):
         ):
             self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
             return
+        # A plan that only ever looks at the whole frame needs no more than a
+        # couple of model inputs' worth of pixels; tiles and motion regions
+        # need the camera's full resolution (regions are cut from it once).
+        bgr = picture.bgr(
+            self._full_plan_width(picture.hw) if self.view.cfg.plan == "full" else None
+        )
         view = self.view.prepare(bgr, gate_t)
         if view is None:  # a motion plan with nothing moving and no full pass due
             self._metrics.frames_dropped.labels(camera=self.cfg.id, reason="no_motion").inc()
@@ -379,11 +392,11 @@ class CaptureWorker(Worker):
             captured_mono=mono,
             captured_at=captured_at,
             image=view.centre,
-            snapshot=_snapshot(bgr, self.cfg.snapshot_width),
+            snapshot=snapshot,
             live=live,
             stats=image_stats(view.centre),
             frame_diff=diff,
-            source_hw=(int(bgr.shape[0]), int(bgr.shape[1])),
+            source_hw=picture.hw,
             regions=view.inputs,
             boxes=view.boxes,
             zones=view.zones,
@@ -391,6 +404,15 @@ class CaptureWorker(Worker):
         )
         self._seq += 1
         self._hub.put(frame, self.stop_event)
+
+    def _full_plan_width(self, hw: tuple[int, int]) -> int:
+        """The narrowest frame that still gives the model its centre square at full input size.
+
+        The whole-frame region needs less, the centre square (image statistics
+        for drift, measured like the training reference) needs exactly this.
+        """
+        height, width = hw
+        return max(1, round(width * max(self._input_hw) / max(1, min(height, width))))
 
     def _last_positive(self, live: bool) -> bool:
         """Was the camera's last decision positive? Unknown counts as yes for live sources.
@@ -447,15 +469,3 @@ class CaptureWorker(Worker):
         logger.info("camera %s: status %s -> %s", self.cfg.id, self._status or "-", status)
         self._status = status
         self._metrics.set_camera_status(self.cfg.id, status)
-
-
-def _snapshot(bgr: np.ndarray, width: int) -> np.ndarray:
-    """The review snapshot: BGR, ``width`` pixels wide (never upscaled), read-only."""
-    height, src_width = bgr.shape[:2]
-    if src_width > width:
-        size = (width, max(1, round(height * width / src_width)))
-        snap = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-    else:
-        snap = bgr
-    snap.setflags(write=False)
-    return snap

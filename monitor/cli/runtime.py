@@ -107,7 +107,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
         opts = ReplayOptions(fps=args.fps, pacing="realtime" if args.realtime else "fast",
                              providers=args.providers, threads=args.threads, max_batch=args.max_batch,
                              decision=decision, motion_gate=gate, candidate=args.candidate,
-                             mode=args.mode, view=view)  # fmt: skip
+                             mode=args.mode, view=view, decode=args.decode)  # fmt: skip
         summary = run_replay(args.videos, clf, opts, store_path=args.store)
     except ValidationError as exc:  # a flag out of bounds: name the flag, one line each
         for line in flag_errors(exc):
@@ -164,7 +164,7 @@ def flag_errors(exc: ValidationError) -> list[str]:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from monitor.errors import ModelError
-    from monitor.tools.bench import STEPS, run_bench
+    from monitor.tools.bench import STEPS, provider_rates, run_bench
     from monitor.tools.bench_view import format_view_plans, view_plan_bench
 
     if args.soak is not None:
@@ -174,6 +174,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 2
     if args.store_locked is not None:
         return _bench_store_locked(args)
+    if args.capacity is not None:
+        return _bench_capacity(args)
+    if args.providers:
+        rates = provider_rates(args.model, args.batch, args.threads, args.seconds)
+        print(
+            json.dumps(rates) if args.json else "\n".join(f"{k:>20}: {v}" for k, v in rates.items())
+        )
+        return 0
     steps = Steps(STEPS, "bench")
     try:
         if args.view_only:
@@ -183,8 +191,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             result = {"view_plans": view_plan_bench(clf, args.batch, args.view_frames)}
         else:
             result = run_bench(args.model, args.batch, args.threads, args.seconds, args.cameras,
-                               args.frames, args.budget_ms, args.fastai_images, args.gate_minutes,
-                               args.view_frames, step=steps)  # fmt: skip
+                               args.frames, args.budget_ms or 500.0, args.fastai_images,
+                               args.gate_minutes, args.view_frames, step=steps)  # fmt: skip
     except ModelError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -267,6 +275,23 @@ def cmd_view_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_capacity(args: argparse.Namespace) -> int:
+    from monitor.errors import MonitorError
+    from monitor.tools.capacity import format_capacity, run_capacity
+
+    if not args.capacity.is_file():
+        print(f"no such video file: {args.capacity}", file=sys.stderr)
+        return 2
+    try:
+        result = run_capacity(args.capacity, args.model, args.fps, args.decode, args.budget_ms or 1000.0,
+                              args.step_seconds, args.threads)  # fmt: skip
+    except MonitorError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_capacity(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the runtime's sub-commands to the ``bearwatch`` parser."""
     p = sub.add_parser("run", help="run the daemon on a config file (systemd runs this)")
@@ -304,11 +329,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="score that keeps an event open (default: threshold - 0.2)",
     )
     p.add_argument("--max-batch", type=int, default=8, help="inference batch size cap")
+    # One ONNX Runtime thread by default, as on a camera box: frames come one
+    # or two at a time, and waking a second thread costs more CPU per image
+    # (measured: 3.1 vs 2.0 ms per batch-1 run of the bundled model) than it saves.
     p.add_argument(
-        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (0: its choice)"
+        "--threads", type=int, default=1, help="ONNX Runtime intra-op threads (0: its choice)"
     )
     p.add_argument(
-        "--providers", choices=["cpu", "cuda", "auto"], default="auto", help="ONNX Runtime provider"
+        "--providers",
+        choices=["cpu", "cuda", "openvino", "auto"],
+        default="auto",
+        help="ONNX Runtime provider",
     )
     p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
     p.add_argument(
@@ -327,6 +358,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="auto",
         help="view plan for every video: auto (default; full + tiles on large frames), "
         "full (letterboxed), tiles, motion",
+    )
+    p.add_argument(
+        "--decode",
+        choices=["all", "keyframes", "auto"],
+        default="all",
+        help="decode every frame, keyframes only, or keyframes when they are frequent enough",
     )
 
     p.add_argument(
@@ -359,7 +396,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--frames", type=int, default=300, help="frames in the bench clip")
     p.add_argument(
-        "--budget-ms", type=float, default=500.0, help="latency budget of the overload run"
+        "--budget-ms",
+        type=float,
+        default=None,
+        help="latency budget of the overload run (500) or of the capacity steps (1000)",
     )
     p.add_argument("--fastai-images", type=int, default=30, help="images for the learn.predict run")
     p.add_argument(
@@ -370,6 +410,31 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--view-only", action="store_true", help="run only the view-plan section")
 
+    p.add_argument(
+        "--providers",
+        action="store_true",
+        help="only: raw images/s of every installed ONNX Runtime provider, outputs against the CPU's",
+    )
+    p.add_argument(
+        "--capacity",
+        type=Path,
+        metavar="VIDEO",
+        help="only: CPU per minute of VIDEO (pipeline vs bare decode) and how many such live cameras "
+        "this box sustains",
+    )
+    p.add_argument("--fps", type=float, default=2.0, help="--capacity: frames per second sampled")
+    p.add_argument(
+        "--decode",
+        choices=["all", "keyframes", "auto"],
+        default="all",
+        help="--capacity: decode mode",
+    )
+    p.add_argument(
+        "--step-seconds",
+        type=float,
+        default=20.0,
+        help="--capacity: length of each camera-count step",
+    )
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser(

@@ -240,6 +240,15 @@ class CameraConfig(Strict):
     open_timeout_s: float = Field(5.0, gt=0.0, le=120.0)
     read_timeout_s: float = Field(2.0, gt=0.0, le=120.0)
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)
+    decode: Literal["all", "keyframes", "auto"] = Field(
+        "all",
+        description="all: decode every frame (convert only sampled ones); keyframes: decode "
+        "keyframes only (fps at most the keyframe rate); auto: keyframes when they come at least "
+        "as often as fps",
+    )
+    hwaccel: Literal["none", "vaapi", "cuda", "qsv"] = Field(
+        "none", description="hardware decoder (FFmpeg hwaccel); CPU with a warning when absent"
+    )
     snapshot_width: int = Field(640, ge=64, le=4096, description="width of review snapshots")
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     motion_gate: MotionGateConfig = Field(default_factory=MotionGateConfig)

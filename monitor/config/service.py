@@ -15,7 +15,11 @@ from monitor.config.camera import CameraConfig, DriftConfig
 
 class ModelConfig(Strict):
     path: Path = Field(description="the .onnx model file")
-    providers: Literal["cpu", "cuda", "auto"] = "auto"
+    providers: Literal["cpu", "cuda", "openvino", "auto"] = Field(
+        "auto",
+        description="ONNX Runtime provider; auto: the fastest installed (measured at load), "
+        "openvino needs onnxruntime-openvino in place of onnxruntime",
+    )
     threads: int = Field(0, ge=0, le=256, description="intra-op threads; 0 = ONNX Runtime's choice")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -17,30 +18,93 @@ from monitor.model.metadata import ModelMetadata
 
 logger = logging.getLogger(__name__)
 
-PROVIDER_CHOICES = ("cpu", "cuda", "auto")
+PROVIDER_CHOICES = ("cpu", "cuda", "openvino", "auto")
+EXECUTION_PROVIDERS = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+}
+AUTO_TRIAL_RUNS = 5  # batches timed per candidate provider when ``auto`` has a choice
+AUTO_MAX_DIFF = 0.02  # the parity tolerance: a provider must reproduce the CPU's probabilities
+
+Provider = str | tuple[str, dict[str, str]]
+
+
+def provider_chain(name: str, threads: int = 0) -> list[Provider]:
+    """The ONNX Runtime provider list for one of our names, always ending on the CPU."""
+    if name == "cpu":
+        return ["CPUExecutionProvider"]
+    if name == "openvino":
+        options = {"device_type": "CPU"}
+        if threads > 0:
+            options["num_of_threads"] = str(threads)
+        return [("OpenVINOExecutionProvider", options), "CPUExecutionProvider"]
+    return [EXECUTION_PROVIDERS[name], "CPUExecutionProvider"]
+
+
 FEATURES_OUTPUT = "features"
 LOGITS_OUTPUT = "logits"
 
 
 def select_providers(requested: str) -> list[str]:
-    """Map ``cpu|cuda|auto`` to ONNX Runtime execution providers available here.
+    """The ONNX Runtime provider names a session for ``requested`` tries first (no timing)."""
+    first = provider_candidates(requested)[0]
+    return [EXECUTION_PROVIDERS[first]] + (["CPUExecutionProvider"] if first != "cpu" else [])
 
-    ``cuda`` on a machine without the CUDA provider falls back to the CPU with one
-    warning rather than refusing to start: a camera box that lost its GPU driver
-    should keep watching, slower.
+
+def provider_candidates(requested: str) -> list[str]:
+    """Which of ``cpu|cuda|openvino`` to try for ``requested``, fastest first (``auto``: all installed).
+
+    A named accelerator that is not installed falls back to the CPU with one
+    warning rather than refusing to start: a camera box that lost its GPU driver,
+    or was installed without OpenVINO, should keep watching, slower.
     """
     if requested not in PROVIDER_CHOICES:
         raise ValueError(f"providers must be one of {PROVIDER_CHOICES}, got {requested!r}")
     available = ort.get_available_providers()
-    if requested in ("cuda", "auto") and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    if requested == "cuda":
-        logger.warning(
-            "CUDA was requested but ONNX Runtime has no CUDAExecutionProvider here "
-            "(available: %s); running on the CPU",
-            ", ".join(available),
+    if requested == "auto":
+        return [n for n in ("cuda", "openvino") if EXECUTION_PROVIDERS[n] in available] + ["cpu"]
+    if requested != "cpu" and EXECUTION_PROVIDERS[requested] not in available:
+        hint = (
+            " (install the openvino requirements: onnxruntime-openvino replaces onnxruntime)"
+            if requested == "openvino"
+            else ""
         )
-    return ["CPUExecutionProvider"]
+        logger.warning(
+            "%s was requested but ONNX Runtime has no %s here (available: %s)%s; running on the CPU",
+            {"cuda": "CUDA", "openvino": "OpenVINO"}[requested],
+            EXECUTION_PROVIDERS[requested],
+            ", ".join(available),
+            hint,
+        )
+        return ["cpu"]
+    return [requested] if requested == "cpu" else [requested, "cpu"]
+
+
+def _both_runtimes_installed() -> bool:
+    """``onnxruntime`` and ``onnxruntime-openvino`` both own the ``onnxruntime`` module."""
+    found = set()
+    for dist in ("onnxruntime", "onnxruntime-openvino", "onnxruntime-gpu"):
+        try:
+            metadata.distribution(dist)
+            found.add(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return len(found) > 1
+
+
+_collision_checked: list[bool] = []  # checked once per process, at the first model load
+
+
+def _warn_on_collision() -> None:
+    if _collision_checked:
+        return
+    _collision_checked.append(True)
+    if _both_runtimes_installed():
+        logger.warning(
+            "more than one ONNX Runtime distribution is installed in this environment; they "
+            "overwrite each other's onnxruntime module (see deploy/requirements-openvino.txt)"
+        )
 
 
 class OnnxClassifier:
@@ -48,7 +112,8 @@ class OnnxClassifier:
 
     Args:
         path: the ``.onnx`` file.
-        providers: ``cpu``, ``cuda`` or ``auto``.
+        providers: ``cpu``, ``cuda``, ``openvino`` or ``auto`` (the fastest installed one,
+            measured on this model at load).
         threads: intra-op threads (0 lets ONNX Runtime choose).
         warmup_batch: the largest batch to warm up with (the first runs allocate
             memory and pick kernels; doing it at load keeps that cost out of the
@@ -74,16 +139,20 @@ class OnnxClassifier:
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(
-                os.fspath(self.path), sess_options=opts, providers=select_providers(providers)
-            )
-        except Exception as exc:  # ORT raises its own exception types for corrupt files
-            raise ModelError(f"{self.path} is not a loadable ONNX model: {exc}") from exc
+        # Batches come a few times a second, not back to back: ORT's worker
+        # threads would otherwise spin between them and burn the cores the
+        # cameras' decoders need (measured: ~40 % of the replay's CPU at 2 fps).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        _warn_on_collision()
+        candidates = provider_candidates(providers)
+        self.session = self._load(opts, candidates[0], threads)
         self.meta = ModelMetadata.from_props(
             self.session.get_modelmeta().custom_metadata_map, source=str(self.path)
         )
         self._input_name = self._check_graph()
+        if providers == "auto" and len(candidates) > 1:
+            self.session = self._fastest(opts, candidates, threads, max(1, warmup_batch))
         self._outputs = [o.name for o in self.session.get_outputs()]
         self.feature_stats = self._check_features()
         if self.feature_stats is not None:
@@ -99,6 +168,57 @@ class OnnxClassifier:
         self.providers = self.session.get_providers()
         for batch in sorted({1, max(1, warmup_batch)}):
             self.predict(np.zeros((batch, *self.meta.input_hw, 3), dtype=np.uint8))
+
+    def _load(self, opts: ort.SessionOptions, name: str, threads: int) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(
+                os.fspath(self.path), sess_options=opts, providers=provider_chain(name, threads)
+            )
+        except Exception as exc:  # ORT raises its own exception types for corrupt files
+            raise ModelError(f"{self.path} is not a loadable ONNX model: {exc}") from exc
+
+    def _fastest(
+        self, opts: ort.SessionOptions, names: list[str], threads: int, batch: int
+    ) -> ort.InferenceSession:
+        """``auto`` with a choice: keep the fastest installed provider that gives the CPU's answers.
+
+        Which provider wins depends on the model and the CPU (OpenVINO beat ORT's
+        CPU provider 1.3–1.7× on the bundled model here, but a tiny graph can lose
+        to its overhead), so it is measured, once, at load. A provider whose
+        probabilities differ from the CPU provider's by more than
+        ``AUTO_MAX_DIFF`` on a fixed batch is not eligible: measured here,
+        OpenVINO runs an INT8 (QDQ) export with a different arithmetic (top-1
+        flips on real frames), while its FP32 results match to 4e-7.
+        """
+        x = np.random.default_rng(0).integers(
+            0, 256, size=(batch, *self.meta.input_hw, 3), dtype=np.uint8
+        )
+        sessions = {
+            name: self.session if name == names[0] else self._load(opts, name, threads)
+            for name in names
+        }
+        ref = sessions["cpu"].run(None, {self._input_name: x})[0]
+        best: tuple[float, str] | None = None
+        for name, session in sessions.items():
+            probs = session.run(None, {self._input_name: x})[0]  # also compiles and allocates
+            diff = float(np.abs(np.asarray(probs) - ref).max())
+            if diff > AUTO_MAX_DIFF:
+                logger.warning(
+                    "providers auto: %s differs from the CPU provider by %.3f on %s; not using it",
+                    name,
+                    diff,
+                    self.path.name,
+                )
+                continue
+            started = time.perf_counter()
+            for _ in range(AUTO_TRIAL_RUNS):
+                session.run(None, {self._input_name: x})
+            took = time.perf_counter() - started
+            if best is None or took < best[0]:
+                best = (took, name)
+        assert best is not None  # the CPU provider always qualifies
+        logger.info("providers auto: %s is the fastest here for %s", best[1], self.path.name)
+        return sessions[best[1]]
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from monitor.alerts.taps import ReplayRecorder
 from monitor.config import (
@@ -30,7 +31,7 @@ from monitor.config import (
 )
 from monitor.frames import Frame
 from monitor.metrics import Metrics
-from monitor.model.onnx import OnnxClassifier
+from monitor.model.onnx import EXECUTION_PROVIDERS, OnnxClassifier
 from monitor.service.pipeline import Pipeline
 from monitor.store import ReviewStore
 from monitor.tools.bench_view import view_plan_bench
@@ -49,6 +50,62 @@ def raw_ort_rate(clf: OnnxClassifier, batch: int, seconds: float) -> float:
         clf.predict(x)
         n += batch
     return n / (time.perf_counter() - t0)
+
+
+def installed_providers() -> list[str]:
+    """Our provider names ONNX Runtime offers here, the CPU first."""
+    available = set(ort.get_available_providers())
+    return ["cpu"] + [n for n in ("openvino", "cuda") if EXECUTION_PROVIDERS[n] in available]
+
+
+def provider_rates(model: Path, batch: int, threads: int, seconds: float) -> dict[str, Any]:
+    """Raw inference speed of every installed provider on ``model`` (same batch, threads and
+    inputs), with each one's outputs against the CPU provider's.
+
+    The providers take turns in short rounds, so a busy box slows them alike;
+    ``img_per_cpu_s`` (images per CPU-second of this process) is the steadier
+    number where other work shares the cores.
+    """
+    x = np.random.default_rng(5).integers(
+        0, 256, size=(batch, *_input_hw(model), 3), dtype=np.uint8
+    )
+    clfs = {
+        name: OnnxClassifier(model, name, threads, warmup_batch=batch)
+        for name in installed_providers()
+    }
+    ref = clfs["cpu"].predict(x)
+    out: dict[str, Any] = {"batch": batch, "threads": threads}
+    totals = {name: [0, 0.0, 0.0] for name in clfs}  # images, wall s, CPU s
+    rounds = 10
+    for _ in range(rounds):
+        for name, clf in clfs.items():
+            wall0, cpu0, t_end = (
+                time.perf_counter(),
+                time.process_time(),
+                time.perf_counter() + seconds / rounds,
+            )
+            while time.perf_counter() < t_end:
+                clf.predict(x)
+                totals[name][0] += batch
+            totals[name][1] += time.perf_counter() - wall0
+            totals[name][2] += time.process_time() - cpu0
+    for name, clf in clfs.items():
+        probs = clf.predict(x)
+        images, wall, cpu = totals[name]
+        out[name] = {
+            "img_s": round(images / wall, 1),
+            "img_per_cpu_s": round(images / cpu, 1) if cpu > 0 else None,
+            "max_abs_diff_vs_cpu": float(np.abs(probs - ref).max()),
+            "top1_agreement": float(np.mean(probs.argmax(1) == ref.argmax(1))),
+        }
+    best = max(clfs, key=lambda n: out[n]["img_s"])
+    out["fastest"] = best
+    out["speedup_vs_cpu"] = round(out[best]["img_s"] / out["cpu"]["img_s"], 2)
+    return out
+
+
+def _input_hw(model: Path) -> tuple[int, int]:
+    return OnnxClassifier(model, "cpu", 1).input_hw
 
 
 def make_bench_clip(path: Path, frames: int, size: tuple[int, int] = (640, 360)) -> Path:

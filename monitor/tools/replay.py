@@ -41,7 +41,7 @@ class ReplayOptions:
     fps: float = 5.0
     pacing: str = "fast"
     providers: str = "cpu"
-    threads: int = 0
+    threads: int = 1
     max_batch: int = 8
     latency_budget_ms: float = 60_000.0
     decision: DecisionConfig = DecisionConfig()
@@ -51,6 +51,7 @@ class ReplayOptions:
     mode: str = "shadow"
     ood: OodConfig = OodConfig()
     view: ViewConfig | None = None  # None: each camera's default (auto)
+    decode: str = "all"
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -76,6 +77,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
             motion_gate=opts.motion_gate,
             mode=opts.mode,  # type: ignore[arg-type]
             view=opts.view or ViewConfig(),
+            decode=opts.decode,  # type: ignore[arg-type]
         )
         for cid, v in zip(camera_ids(videos), videos, strict=True)
     ]

@@ -48,6 +48,14 @@ def with_(path: str, value: Any) -> dict[str, Any]:
             "cameras[0].mode: Input should be 'shadow', 'review' or 'active'",
         ),
         (
+            with_("cameras.0.decode", "fast"),
+            "cameras[0].decode: Input should be 'all', 'keyframes' or 'auto'",
+        ),
+        (
+            with_("cameras.0.hwaccel", "metal"),
+            "cameras[0].hwaccel: Input should be 'none', 'vaapi', 'cuda' or 'qsv'",
+        ),
+        (
             with_("cameras.0.decision", {"window": 2, "min_hits": 3}),
             "min_hits (3) cannot exceed window (2)",
         ),
@@ -61,7 +69,7 @@ def with_(path: str, value: Any) -> dict[str, Any]:
         ),
         (
             with_("model.providers", "tpu"),
-            "model.providers: Input should be 'cpu', 'cuda' or 'auto'",
+            "model.providers: Input should be 'cpu', 'cuda', 'openvino' or 'auto'",
         ),
         (with_("web.port", 70000), "web.port: Input should be less than or equal to 65535"),
         ({"cameras": [], "model": {"path": "m"}}, "cameras: List should have at least 1 item"),

@@ -7,6 +7,7 @@ import threading
 import numpy as np
 import pytest
 
+from monitor.capture.picture import BgrPicture
 from monitor.capture.rate import RateWindow, missed_slots
 from monitor.capture.sources import FrameSource
 from monitor.config import CameraConfig
@@ -31,14 +32,20 @@ class PacedSource:
         self._pos_ms = -frame_ms
         self._blocked = threading.Event()
 
-    def read(self) -> tuple[bool, np.ndarray | None]:
+    def grab(self) -> bool:
         if self._left == 0:
             self._blocked.wait(1.0)
-            return False, None
+            return False
         self._left -= 1
         self._clock.t += self._read_s
         self._pos_ms += self._frame_ms
-        return True, FRAME
+        return True
+
+    def retrieve(self) -> BgrPicture:
+        return BgrPicture(FRAME)
+
+    def age_s(self) -> float | None:
+        return None
 
     def position_ms(self) -> float:
         return self._pos_ms

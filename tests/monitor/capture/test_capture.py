@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from monitor.capture.hub import FrameHub
+from monitor.capture.picture import BgrPicture
 from monitor.capture.sources import FrameSource
 from monitor.capture.worker import CaptureWorker
 from monitor.config import CameraConfig, ReconnectConfig
@@ -247,7 +248,7 @@ def test_missing_file_goes_offline_and_keeps_retrying(rig: Rig, tmp_path: Path) 
 
 
 class ScriptedSource:
-    """Plays a script: an array is a frame, None a failed read, an exception is raised.
+    """Plays a script: an array is a frame, None a failed grab, an exception is raised.
 
     After the script it blocks each read for ``read_timeout_s`` and fails, as an
     FFmpeg read on a dead stream does.
@@ -260,15 +261,23 @@ class ScriptedSource:
         self._read_timeout_s = read_timeout_s
         self._blocked = threading.Event()  # never set: the read's own timeout ends the wait
         self.released = False
+        self._frame: np.ndarray | None = None
 
-    def read(self) -> tuple[bool, np.ndarray | None]:
+    def grab(self) -> bool:
         if not self._script:
             self._blocked.wait(self._read_timeout_s)
-            return False, None
+            return False
         step = self._script.pop(0)
         if isinstance(step, Exception):
             raise step
-        return (step is not None), step
+        self._frame = step
+        return step is not None
+
+    def retrieve(self) -> BgrPicture | None:
+        return None if self._frame is None else BgrPicture(self._frame)
+
+    def age_s(self) -> float | None:
+        return None
 
     def position_ms(self) -> float:
         return 0.0
