@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from monitor.frames import FULL_BOX
+from monitor.frames import FULL_BOX, Frame, Prediction
 
 BOX_BGR = (0, 215, 255)  # amber: visible on green grass, grey rock and IR night
 PANEL_GAP_PX = 4
@@ -51,3 +51,12 @@ def annotate(
     cv2.rectangle(panel, (0, 0), (panel.shape[1] - 1, panel.shape[0] - 1), BOX_BGR, thickness)
     gap = np.zeros((h, PANEL_GAP_PX, 3), dtype=np.uint8)
     return np.hstack([out, gap, panel])
+
+
+def snapshot_of(frame: Frame | None, pred: Prediction | None) -> np.ndarray | None:
+    """The frame's snapshot with the peak region drawn (``annotate``)."""
+    if frame is None:
+        return None
+    if pred is None:
+        return frame.snapshot
+    return annotate(frame.snapshot, pred.box, pred.crop)

@@ -26,16 +26,17 @@ import cv2
 import numpy as np
 
 from monitor.alerts.familiarity import EventMarks, Familiarity
-from monitor.alerts.snapshots import annotate
+from monitor.alerts.snapshots import snapshot_of
 from monitor.alerts.taps import (
     CandidateComparison,
-    Decided,
     DriftTap,
     EventSummary,
     Record,
     ReplayRecorder,
     StatsRows,
     Tap,
+    decided_frame,
+    memo,
 )
 from monitor.config import CameraConfig
 from monitor.decide.policy import DecisionEvent, DecisionPolicy
@@ -216,18 +217,20 @@ class AlertStage(Worker):
         self.last_decision_mono = now
         self.last_captured_at[frame.camera] = frame.captured_at
         policy = self.policies[frame.camera]
-        jpeg = _memo(lambda: self._jpeg(frame.snapshot))
+        jpeg = memo(lambda: self._jpeg(frame.snapshot))
         light = self.familiarity.observe(pred)
         drift_records = (
             ()
             if self.drift is None
-            else self.drift.on_decided(_decided(pred, policy, self.labels, latency_s, jpeg, light))
+            else self.drift.on_decided(
+                decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
+            )
         )
         self._persist(drift_records)  # before the frame's events, which carry the new flags
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs, pred)
         self._touch_open(frame, pred.probs, policy.cfg.release)
-        decided = _decided(pred, policy, self.labels, latency_s, jpeg, light)
+        decided = decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
         self.decisions.record(
             frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
         )
@@ -289,7 +292,7 @@ class AlertStage(Worker):
             peak_score=ev.peak_score,
             model_version=self.model_version,
             mode=mode,
-            snapshot_jpeg=self._jpeg(_snapshot(frame, pred)),
+            snapshot_jpeg=self._jpeg(snapshot_of(frame, pred)),
             drift_flags=drift_flags,
             ood_score=marks.ood_score,
             details=details,
@@ -440,7 +443,7 @@ class AlertStage(Worker):
         if ev.kind == "update":
             fields: dict[str, object] = {
                 "peak_score": ev.peak_score,
-                "snapshot_jpeg": self._jpeg(_snapshot(frame, pred)),
+                "snapshot_jpeg": self._jpeg(snapshot_of(frame, pred)),
                 "frames": ev.frames,
                 **({} if pred is None else {"box": pred.box, "zone": pred.zone}),
             }
@@ -451,52 +454,8 @@ class AlertStage(Worker):
             fields = {"peak_score": ev.peak_score, "frames": ev.frames}
             if frame is not None and probs is not None and frame.seq == ev.peak_seq:
                 # It came back better than before: the new peak brings its frame along.
-                fields["snapshot_jpeg"] = self._jpeg(_snapshot(frame, pred))
+                fields["snapshot_jpeg"] = self._jpeg(snapshot_of(frame, pred))
                 fields["details"] = self._details(ev, frame, probs)[0]
             return fields
         self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
         return {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
-
-
-def _memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:
-    """Encode a snapshot at most once per frame, however many taps keep it."""
-    done: list[bytes | None] = []
-
-    def once() -> bytes | None:
-        if not done:
-            done.append(fn())
-        return done[0]
-
-    return once
-
-
-def _decided(
-    pred: Prediction,
-    policy: DecisionPolicy,
-    labels: Sequence[str],
-    latency_s: float,
-    jpeg: Callable[[], bytes | None],
-    light: str | None,
-) -> Decided:
-    alert_score = max(float(pred.probs[labels.index(lbl)]) for lbl in policy.cfg.alert_labels)
-    return Decided(
-        frame=pred.frame,
-        probs=pred.probs,
-        candidate_probs=pred.candidate_probs,
-        alert_score=alert_score,
-        threshold=policy.cfg.threshold,
-        in_event=bool(policy.active_labels),
-        latency_s=latency_s,
-        jpeg=jpeg,
-        ood_score=pred.ood_score,
-        light=light,
-    )
-
-
-def _snapshot(frame: Frame | None, pred: Prediction | None) -> np.ndarray | None:
-    """The frame's snapshot with the peak region drawn (see ``monitor.alerts.snapshots``)."""
-    if frame is None:
-        return None
-    if pred is None:
-        return frame.snapshot
-    return annotate(frame.snapshot, pred.box, pred.crop)

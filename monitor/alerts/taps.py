@@ -21,7 +21,8 @@ from monitor.decide.audit import AuditSampler
 from monitor.decide.camera_stats import StatsRecorder
 from monitor.decide.candidate import CandidateTracker
 from monitor.decide.drift import DriftChange, DriftMonitor
-from monitor.frames import Frame
+from monitor.decide.policy import DecisionPolicy
+from monitor.frames import Frame, Prediction
 from monitor.metrics import Metrics
 from monitor.records import AuditSample, CameraStats, CandidateCounts, Disagreement, NewEvent
 from monitor.store.modes import ModeBook
@@ -297,3 +298,38 @@ class ReplayRecorder:
             summary.box,
             summary.zone,
         )
+
+
+def memo(fn: Callable[[], bytes | None]) -> Callable[[], bytes | None]:
+    """Encode a snapshot at most once per frame, however many taps keep it."""
+    done: list[bytes | None] = []
+
+    def once() -> bytes | None:
+        if not done:
+            done.append(fn())
+        return done[0]
+
+    return once
+
+
+def decided_frame(
+    pred: Prediction,
+    policy: DecisionPolicy,
+    labels: Sequence[str],
+    latency_s: float,
+    jpeg: Callable[[], bytes | None],
+    light: str | None,
+) -> Decided:
+    alert_score = max(float(pred.probs[labels.index(lbl)]) for lbl in policy.cfg.alert_labels)
+    return Decided(
+        frame=pred.frame,
+        probs=pred.probs,
+        candidate_probs=pred.candidate_probs,
+        alert_score=alert_score,
+        threshold=policy.cfg.threshold,
+        in_event=bool(policy.active_labels),
+        latency_s=latency_s,
+        jpeg=jpeg,
+        ood_score=pred.ood_score,
+        light=light,
+    )
