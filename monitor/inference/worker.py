@@ -29,6 +29,7 @@ from monitor.capture.hub import FrameHub
 from monitor.config import BatchingConfig
 from monitor.decide.regions import RegionScorer
 from monitor.frames import Frame, Prediction
+from monitor.inference.planning import LatencyModel, Plan
 from monitor.metrics import Metrics
 from monitor.worker import Worker
 
@@ -54,30 +55,6 @@ def _ood(scores: np.ndarray | None, i: int) -> float | None:
     if scores is None or not np.isfinite(scores[i]):
         return None
     return round(float(scores[i]), 4)
-
-
-class LatencyModel:
-    """Expected inference seconds per batch size, learned as a moving average.
-
-    Sizes not yet measured are estimated by scaling the nearest measured size
-    linearly (batching is sub-linear in practice, so this errs on the safe side).
-    """
-
-    def __init__(self, alpha: float = 0.2) -> None:
-        self.alpha = alpha
-        self._est: dict[int, float] = {}
-
-    def observe(self, size: int, seconds: float) -> None:
-        old = self._est.get(size)
-        self._est[size] = seconds if old is None else (1 - self.alpha) * old + self.alpha * seconds
-
-    def expect(self, size: int) -> float:
-        if size in self._est:
-            return self._est[size]
-        if not self._est:
-            return 0.0
-        nearest = min(self._est, key=lambda s: abs(s - size))
-        return self._est[nearest] * size / nearest
 
 
 class InferenceWorker(Worker):
@@ -119,6 +96,7 @@ class InferenceWorker(Worker):
         self.clock = clock
         self.latency = LatencyModel()
         self.budget_s = cfg.latency_budget_ms / 1000.0
+        self.plan = Plan(self.budget_s, cfg.max_batch)
         self.last_inference_mono: float | None = None
         self.batches = 0
         self._pending: list[Frame] = []
@@ -188,28 +166,12 @@ class InferenceWorker(Worker):
 
     def _time_left(self) -> float:
         """Seconds the batch may still wait before its oldest live frame would be late."""
-        live = [f for f in self._pending if f.live]
-        if not live:
-            return self.budget_s
-        size = max(min(self.cfg.max_batch, self._pending_regions() + 1), live[0].region_count)
-        # Dispatch with some slack before the hard deadline: the decision after
-        # inference and the thread hand-offs take time too.
-        slack = min(0.05, 0.1 * self.budget_s)
-        deadline = live[0].captured_mono + self.budget_s - self.latency.expect(size) - slack
-        return deadline - self.clock()
+        return self.plan.time_left(self._pending, self.clock(), self.latency)
 
     def _drop_stale(self) -> None:
-        now = self.clock()
-        regions = self._pending_regions()
-        biggest = max((f.region_count for f in self._pending), default=1)
-        expected = self.latency.expect(max(1, biggest, min(regions, self.cfg.max_batch)))
-        keep = []
-        for frame in self._pending:
-            if frame.live and now + expected - frame.captured_mono > self.budget_s:
-                self.metrics.frames_dropped.labels(camera=frame.camera, reason="stale").inc()
-            else:
-                keep.append(frame)
-        self._pending = keep
+        self._pending, stale = self.plan.split_stale(self._pending, self.clock(), self.latency)
+        for frame in stale:
+            self.metrics.frames_dropped.labels(camera=frame.camera, reason="stale").inc()
 
     def _predict(self, model: Classifier, batch: np.ndarray) -> np.ndarray:
         """Run ``batch`` in chunks of ``max_batch`` (one frame may hold more regions than that)."""

@@ -12,7 +12,8 @@ import pytest
 from monitor.capture.hub import FrameHub
 from monitor.config import BatchingConfig
 from monitor.frames import Frame, Prediction
-from monitor.inference.worker import InferenceWorker, LatencyModel
+from monitor.inference.planning import LatencyModel
+from monitor.inference.worker import InferenceWorker
 from monitor.metrics import Metrics
 
 
