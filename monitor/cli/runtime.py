@@ -10,6 +10,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,6 +22,7 @@ from monitor.config.camera import VIEW_PLANS, TilesConfig, ViewConfig
 from monitor.errors import ConfigError
 
 EXIT_FORCED = 130  # 128 + SIGINT, as a shell reports an interrupted command
+FORCE_AFTER_S = 1.0  # a second signal sooner than this is the same request, delivered twice
 
 logger = logging.getLogger("bearwatch")
 
@@ -64,16 +66,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     for note in config_warnings(cfg):
         logger.warning("%s", note)
     stop = threading.Event()
+    first_signal: list[float] = []
 
     def on_signal(signum: int, _frame: object) -> None:
         # Only record: the main loop does the stopping, within supervisor.drain_timeout_s.
         # A second signal means the person (or systemd) will not wait: leave now,
         # without the drain. Stored events are committed; open ones close at the next start.
+        # One stop request often arrives twice at once (coreutils `timeout` signals the
+        # process and its group): only a signal a moment after the first forces.
         if stop.is_set():
+            if time.monotonic() - first_signal[0] < FORCE_AFTER_S:
+                return
             logger.warning(
                 "received %s again; exiting without draining", signal.Signals(signum).name
             )
             os._exit(EXIT_FORCED)
+        first_signal.append(time.monotonic())
         logger.info("received %s; stopping (again to force)", signal.Signals(signum).name)
         stop.set()
 

@@ -158,6 +158,22 @@ def test_daemon_notifies_serves_and_stops_on_sigterm(
     assert "STOPPING=1" in d.messages
 
 
+def test_one_stop_request_delivered_twice_still_drains(
+    tmp_path: Path, color_model: Path, bear_clip: Path, daemons: list[Daemon]
+) -> None:
+    """Regression: coreutils ``timeout`` signals the process and its group, so one SIGTERM
+    arrived twice at once and the "second signal forces" rule skipped the drain."""
+    cams = [{"id": "trail", "source": str(bear_clip), "fps": 10, "loop": True}]
+    d = Daemon(tmp_path, config(tmp_path, color_model, cams))
+    daemons.append(d)
+    assert d.read_notify("READY=1"), d.output()
+    d.proc.send_signal(signal.SIGTERM)
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.proc.wait(timeout=10) == 0
+    out = d.output()
+    assert "exiting without draining" not in out and "stopped" in out
+
+
 def test_kill_9_loses_no_stored_event(
     tmp_path: Path, color_model: Path, bear_clip: Path, daemons: list[Daemon]
 ) -> None:
