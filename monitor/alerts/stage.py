@@ -16,6 +16,7 @@ daemon that runs for months.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import queue
@@ -219,18 +220,15 @@ class AlertStage(Worker):
         policy = self.policies[frame.camera]
         jpeg = memo(lambda: self._jpeg(frame.snapshot))
         light = self.familiarity.observe(pred)
-        drift_records = (
-            ()
-            if self.drift is None
-            else self.drift.on_decided(
-                decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
-            )
-        )
-        self._persist(drift_records)  # before the frame's events, which carry the new flags
+        decided = decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
+        if self.drift is not None:
+            # Before the frame's events, which carry the new flags.
+            self._persist(self.drift.on_decided(decided))
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs, pred)
         self._touch_open(frame, pred.probs, policy.cfg.release)
-        decided = decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
+        # The other taps see whether this frame left an event open.
+        decided = dataclasses.replace(decided, in_event=bool(policy.active_labels))
         self.decisions.record(
             frame.camera, frame.seq, decided.in_event or decided.alert_score >= policy.cfg.release
         )

@@ -30,7 +30,7 @@ def add_column(conn: sqlite3.Connection, table: str, column: str, declaration: s
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
-# Each statement is idempotent (IF NOT EXISTS; ADD COLUMN through run_statement), and a migration commits together
+# Each statement is idempotent (IF NOT EXISTS; columns through add_column), and a migration commits together
 # with its schema_version row, so a half-applied upgrade cannot exist.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -150,31 +150,19 @@ MIGRATIONS: tuple[Migration, ...] = (
         7,
         "interrupted events (closed at start after a crash) and revoked web sessions",
         (
-            # The time of the event's last recorded frame: where a crash recovery closes it.
-            "ALTER TABLE events ADD COLUMN last_frame_at REAL",
-            "ALTER TABLE events ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0",
             "CREATE INDEX IF NOT EXISTS events_open ON events (end_at) WHERE end_at IS NULL",
             """CREATE TABLE IF NOT EXISTS revoked_sessions (
                 session_id TEXT PRIMARY KEY, expires_at REAL NOT NULL)""",
+        ),
+        columns=(
+            # The time of the event's last recorded frame: where a crash recovery closes it.
+            ("events", "last_frame_at", "REAL"),
+            ("events", "interrupted", "INTEGER NOT NULL DEFAULT 0"),
         ),
     ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
-
-
-def run_statement(conn: sqlite3.Connection, statement: str) -> None:
-    """Execute one migration statement; an ``ADD COLUMN`` whose column exists is already done.
-
-    SQLite has no ``ADD COLUMN IF NOT EXISTS``: this is what keeps such a
-    statement idempotent like the ``IF NOT EXISTS`` ones.
-    """
-    try:
-        conn.execute(statement)
-    except sqlite3.OperationalError as exc:
-        if "ADD COLUMN" in statement.upper() and "duplicate column" in str(exc).lower():
-            return
-        raise
 
 
 def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
@@ -207,7 +195,7 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
         for m in MIGRATIONS:
             if current < m.version <= target:
                 for statement in m.statements:
-                    run_statement(conn, statement)
+                    conn.execute(statement)
                 for table, column, declaration in m.columns:
                     add_column(conn, table, column, declaration)
                 conn.execute(

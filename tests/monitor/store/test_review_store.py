@@ -18,7 +18,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.records import NewEvent
 from monitor.store import ReviewStore
-from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migrations, run_statement
+from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, add_column, apply_migrations
 from tests.media import scene
 
 T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
@@ -316,7 +316,9 @@ def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
     try:
         for migration in MIGRATIONS:
             for statement in migration.statements:
-                run_statement(conn, statement)
+                conn.execute(statement)
+            for table, column, declaration in migration.columns:
+                add_column(conn, table, column, declaration)
         assert apply_migrations(conn) == SCHEMA_VERSION
         versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         assert versions == [(m.version,) for m in MIGRATIONS]
