@@ -1,4 +1,4 @@
-"""The review queue: events, snapshots and verdicts in SQLite — the store package is the only one that speaks SQL.
+"""The review queue: events, snapshots and verdicts in SQLite or PostgreSQL — the store package is the only one that speaks SQL.
 
 Why it is shaped this way:
 
@@ -19,11 +19,12 @@ Why it is shaped this way:
 * An event's natural key (camera, kind, label, start_at) is unique, so replaying
   a spill twice (a crash between replay and clearing the file) adds nothing twice.
 
-Portability: queries are plain SQL with ``LIMIT`` and ``ON CONFLICT`` (both in
-PostgreSQL). SQLite-only parts are marked ``SQLite:`` — the PRAGMAs,
-``BEGIN IMMEDIATE``, ``AUTOINCREMENT``, ``lastrowid`` (PostgreSQL: ``RETURNING id``)
-and the DDL types (PostgreSQL: identity columns, ``DOUBLE PRECISION``, ``BYTEA``).
-Placeholders are ``?``; a PostgreSQL driver wants ``%s``.
+* One schema for SQLite (embedded, the default) and PostgreSQL (a fleet's
+  shared store): tables in ``schema.py``, queries built from them with
+  SQLAlchemy Core, migrations by Alembic (``migrate.py``).
+* Many boxes may write one PostgreSQL store: each writes its ``site`` on its
+  rows, and the outbox is claimed with a lease (``claim_notifications``), so
+  each notification is sent by one box.
 """
 
 from __future__ import annotations
@@ -33,4 +34,4 @@ from monitor.store.operations import OperationQueries
 
 
 class ReviewStore(EventQueries, OperationQueries):
-    """Events, snapshots and verdicts in one SQLite file, safe to share between threads (see ``StoreCore``)."""
+    """Events, snapshots and verdicts in SQLite or PostgreSQL, safe to share between threads (see ``StoreCore``)."""

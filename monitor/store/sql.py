@@ -1,136 +1,129 @@
-"""SQL helpers shared by the store's parts: connections, row conversions, inserts and filters."""
+"""Queries shared by the store's parts, built from the tables in ``schema.py``: inserts, upserts, filters, rows."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Column, ColumnElement, Connection, Select, Table, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+
 from monitor.records import AuditSample, NewEvent, check_choice
+from monitor.store.schema import audit_samples, events, snapshots, verdicts
 from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 
 logger = logging.getLogger(__name__)
 MAX_LIST_LIMIT = 1000
 
-EVENT_FIELDS = (
-    "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, created_at, updated_at"
-)
-SELECT_EVENTS = (
-    "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
-    " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
-    " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, s.event_id IS NOT NULL AS has_snapshot"
-    " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
-)
+EVENT_COLUMNS = [c for c in events.c]
+HAS_SNAPSHOT = snapshots.c.event_id.is_not(None).label("has_snapshot")
 
 
-def connect(path: Path, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Connection:
-    # Autocommit mode: transactions are explicit, so "committed before returning" is visible here.
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+def select_events(*extra: ColumnElement[Any], base: Any = None) -> Select[Any]:
+    """Events with ``has_snapshot`` (never the JPEG bytes); ``base``: events already joined to more."""
+    base = events if base is None else base
+    return select(*extra, *EVENT_COLUMNS, HAS_SNAPSHOT).select_from(
+        base.outerjoin(snapshots, snapshots.c.event_id == events.c.id)
     )
-    conn.row_factory = sqlite3.Row
-    # SQLite: per-connection settings. NORMAL in WAL survives a process crash;
-    # only a power cut can lose the last commits.
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if read_only:
-        conn.execute("PRAGMA query_only = ON")
-    return conn
 
 
-def rollback(conn: sqlite3.Connection) -> None:
-    try:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        logger.warning("review store: rollback failed: %s", exc)
+def insert_for(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (same syntax on both engines)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
-    found = conn.execute(
-        "SELECT id FROM events WHERE camera = ? AND kind = ? AND label = ? AND start_at = ?",
-        (ev.camera, ev.kind, ev.label, ev.start_at),
-    ).fetchall()
-    if found:
+def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
+    key = and_(
+        events.c.site == site,
+        events.c.camera == ev.camera,
+        events.c.kind == ev.kind,
+        events.c.label == ev.label,
+        events.c.start_at == ev.start_at,
+    )
+    found = conn.execute(select(events.c.id).where(key)).scalar()
+    if found is not None:
         # The same event again (a replayed spill, or a caller re-adding after a
         # spilled add): keep one row and take the newer state of what can change.
         changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
         update_event_row(
-            conn, int(found[0][0]), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
+            conn, int(found), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
         )
-        return int(found[0][0])
+        return int(found)
     now = time.time()
-    cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
-            ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
-            to_json(ev.details), ev.frames, now, now,
-        ),
+    result = conn.execute(
+        events.insert().values(
+            site=site, kind=ev.kind, camera=ev.camera, label=ev.label,
+            peak_score=ev.peak_score, start_at=ev.start_at, end_at=ev.end_at,
+            model_version=ev.model_version, mode=ev.mode,
+            drift_flags=json.dumps(list(ev.drift_flags)), ood_score=ev.ood_score,
+            details=to_json(ev.details), frames=ev.frames, created_at=now, updated_at=now,
+        )
     )  # fmt: skip
-    event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
+    event_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     if ev.snapshot_jpeg is not None:
         put_snapshot(conn, event_id, ev.snapshot_jpeg, now)
     return event_id
 
 
+UPDATABLE = ("end_at", "peak_score", "frames", "details")
+
+
 def update_event_row(
-    conn: sqlite3.Connection, event_id: int, changes: Mapping[str, Any], jpeg: bytes | None
+    conn: Connection, event_id: int, changes: Mapping[str, Any], jpeg: bytes | None
 ) -> bool:
     now = time.time()
-    # Column names come from update_event's fixed keywords, never from callers' strings.
-    sets = "".join(f"{col} = ?, " for col in changes)
-    cur = conn.execute(
-        f"UPDATE events SET {sets}updated_at = ? WHERE id = ?", [*changes.values(), now, event_id]
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    result = conn.execute(
+        events.update().where(events.c.id == event_id).values(**changes, updated_at=now)
     )
-    if cur.rowcount == 0:
+    if result.rowcount == 0:
         return False
     if jpeg is not None:
         put_snapshot(conn, event_id, jpeg, now)
     return True
 
 
-def apply_verdict(conn: sqlite3.Connection, event_id: int, v: Mapping[str, Any]) -> bool:
-    cur = conn.execute(
-        "UPDATE events SET review_status = ?, reviewer = ?, reason_code = ?, note = ?, relabel = ?,"
-        " reviewed_at = ?, updated_at = ? WHERE id = ?",
-        (v["status"], v["reviewer"], v["reason_code"], v["note"], v["relabel"], v["reviewed_at"],
-         time.time(), event_id),
-    )  # fmt: skip
-    if cur.rowcount == 0:
+def apply_verdict(conn: Connection, event_id: int, v: Mapping[str, Any]) -> bool:
+    cols = ("status", "reviewer", "reason_code", "note", "relabel", "reviewed_at")
+    values = {c: v[c] for c in cols}
+    result = conn.execute(
+        events.update()
+        .where(events.c.id == event_id)
+        .values(review_status=values.pop("status"), **values, updated_at=time.time())
+    )
+    if result.rowcount == 0:
         return False
     seen = conn.execute(
-        "SELECT 1 FROM verdicts WHERE event_id = ? AND reviewer = ? AND reviewed_at = ?",
-        (event_id, v["reviewer"], v["reviewed_at"]),
-    ).fetchall()
-    if not seen:  # a replayed spill must not record the same verdict twice
-        conn.execute(
-            "INSERT INTO verdicts (event_id, status, reviewer, reason_code, note, relabel,"
-            " reviewed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, v["status"], v["reviewer"], v["reason_code"], v["note"], v["relabel"],
-             v["reviewed_at"]),
-        )  # fmt: skip
+        select(verdicts.c.id).where(
+            verdicts.c.event_id == event_id,
+            verdicts.c.reviewer == v["reviewer"],
+            verdicts.c.reviewed_at == v["reviewed_at"],
+        )
+    ).first()
+    if seen is None:  # a replayed spill must not record the same verdict twice
+        conn.execute(verdicts.insert().values(event_id=event_id, **{c: v[c] for c in cols}))
     return True
 
 
-def put_snapshot(conn: sqlite3.Connection, event_id: int, jpeg: bytes, now: float) -> None:
+def put_snapshot(conn: Connection, event_id: int, jpeg: bytes, now: float) -> None:
+    stmt = insert_for(conn, snapshots).values(event_id=event_id, jpeg=jpeg, updated_at=now)
     conn.execute(
-        "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (event_id) DO UPDATE SET jpeg = excluded.jpeg, updated_at = excluded.updated_at",
-        (event_id, jpeg, now),
+        stmt.on_conflict_do_update(
+            index_elements=[snapshots.c.event_id],
+            set_={"jpeg": stmt.excluded.jpeg, "updated_at": stmt.excluded.updated_at},
+        )
     )
 
 
-def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
+def replay_step(line: str, site: str) -> Callable[[Connection], object]:
     """Parse one spill line into the write it stands for (raises ValueError/KeyError if corrupt)."""
     rec = json.loads(line)
     jpeg = base64.b64decode(rec["snapshot_b64"]) if rec.get("snapshot_b64") else None
@@ -142,7 +135,7 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
                 "drift_flags": tuple(rec["event"]["drift_flags"]),
             }
         )
-        return lambda c: insert_event(c, ev)
+        return lambda c: insert_event(c, ev, rec.get("site", site))
     if rec["op"] == "update":
         return lambda c: update_event_row(c, int(rec["event_id"]), rec["changes"], jpeg)
     if rec["op"] == "verdict":
@@ -157,32 +150,26 @@ def event_filters(
     kind: str | None,
     since: float | None,
     until: float | None,
-) -> tuple[list[str], list[Any]]:
+    site: str | None = None,
+) -> list[ColumnElement[bool]]:
     if status is not None:
         check_choice("status", status, REVIEW_STATUSES)
     if kind is not None:
         check_choice("kind", kind, EVENT_KINDS)
-    clauses: list[str] = []
-    params: list[Any] = []
+    clauses: list[ColumnElement[bool]] = []
     for column, value in (
-        ("camera", camera),
-        ("review_status", status),
-        ("label", label),
-        ("kind", kind),
+        (events.c.site, site),
+        (events.c.camera, camera),
+        (events.c.review_status, status),
+        (events.c.label, label),
+        (events.c.kind, kind),
     ):
         if value is not None:
-            clauses.append(f"e.{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("e.start_at >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("e.start_at < ?")
-        params.append(until)
-    return clauses, params
+            clauses.append(column == value)
+    return clauses + time_filters(events.c.start_at, since, until)
 
 
-def event_dict(row: sqlite3.Row) -> dict[str, Any]:
+def event_dict(row: RowMapping) -> dict[str, Any]:
     out = dict(row)
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
@@ -209,25 +196,28 @@ def b64(data: bytes | None) -> str | None:
     return base64.b64encode(data).decode("ascii") if data is not None else None
 
 
-def insert_audit(conn: sqlite3.Connection, s: AuditSample) -> int:
-    cur = conn.execute(
-        "INSERT INTO audit_samples (camera, captured_at, reason, model_version, predicted_label,"
-        " alert_score, probs, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (s.camera, float(s.captured_at), s.reason, s.model_version, s.predicted_label,
-         float(s.alert_score), to_json(s.probs), s.snapshot_jpeg, time.time()),
+def insert_audit(conn: Connection, s: AuditSample, site: str) -> int:
+    result = conn.execute(
+        audit_samples.insert().values(
+            site=site, camera=s.camera, captured_at=float(s.captured_at), reason=s.reason,
+            model_version=s.model_version, predicted_label=s.predicted_label,
+            alert_score=float(s.alert_score), probs=to_json(s.probs), snapshot=s.snapshot_jpeg,
+            created_at=time.time(),
+        )
     )  # fmt: skip
-    return int(cur.lastrowid or 0)
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def time_filters(
-    column: str, since: float | None, until: float | None
-) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+    column: Column[Any] | ColumnElement[Any], since: float | None, until: float | None
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
     if since is not None:
-        clauses.append(f"{column} >= ?")
-        params.append(since)
+        clauses.append(column >= since)
     if until is not None:
-        clauses.append(f"{column} < ?")
-        params.append(until)
-    return clauses, params
+        clauses.append(column < until)
+    return clauses
+
+
+def any_of(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
+    return or_(*clauses)

@@ -17,8 +17,8 @@ import pytest
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.records import NewEvent
-from monitor.store import ReviewStore
-from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, apply_migrations
+from monitor.store import NEWER, ReviewStore, head_revision
+from monitor.store.legacy import MIGRATIONS, apply_migrations
 from tests.media import scene
 
 T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
@@ -268,42 +268,75 @@ def test_bad_verdicts_are_refused(
 def test_database_is_in_wal_mode(store: ReviewStore, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "events.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_version() == head_revision()
 
 
-def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [m.version for m in MIGRATIONS])
+def test_every_old_hand_written_schema_is_upgraded_in_place_with_its_data(
+    tmp_path: Path, version: int
+) -> None:
+    """A file from before Alembic (hand-written versions 1–4) is adopted and upgraded at open."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    assert apply_migrations(conn, upto=1) == 1
+    assert apply_migrations(conn, upto=version) == version
     conn.execute(
         "INSERT INTO events (kind, camera, label, peak_score, start_at, model_version, mode,"
         " created_at, updated_at) VALUES ('alert', 'gate', 'bear', 0.8, ?, 'm-0', 'shadow', ?, ?)",
         (T0, T0, T0),
     )
-    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'verdicts'").fetchall() == []
+    conn.execute(
+        "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (1, ?, ?)", (jpeg(), T0)
+    )
+    if version >= 3:
+        conn.execute(
+            "INSERT INTO camera_modes VALUES ('gate', 'review', NULL, 'ana', 'trial', ?)", (T0,)
+        )
     conn.close()
 
-    store = ReviewStore(path)
+    store = ReviewStore(path, site="north")
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == head_revision()
         (old,) = store.list_events()
-        assert (old["camera"], old["model_version"], old["review_status"]) == (
+        assert (old["camera"], old["model_version"], old["review_status"], old["site"]) == (
             "gate",
             "m-0",
             "pending",
+            "",
         )
+        assert store.get_snapshot(old["id"]) == jpeg()
         assert store.set_verdict(old["id"], "confirmed", "ana")  # needs the v2 verdicts table
+        if version >= 3:
+            assert store.camera_modes(site="")["gate"]["mode"] == "review"
+        new = store.add_event(event(camera="gate", start_at=T0))  # same key, another site
+        assert new is not None and new != old["id"]
+    finally:
+        store.close()
+    ReviewStore(path).close()  # opening again changes nothing
+
+
+def test_a_file_from_a_later_hand_written_version_is_adopted(tmp_path: Path) -> None:
+    """Files from the branches' hand-written migrations 5–7 (extra columns) upgrade too."""
+    path = tmp_path / "v7.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn)
+    conn.execute("ALTER TABLE events ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0")
+    conn.execute("INSERT INTO schema_version VALUES (7, 'interrupted', 0)")
+    conn.close()
+    store = ReviewStore(path)
+    try:
+        assert store.schema_version() == head_revision()
+        assert store.add_event(event()) is not None
     finally:
         store.close()
 
 
-def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
+def test_old_migrations_are_idempotent(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
     try:
         for migration in MIGRATIONS:
             for statement in migration.statements:
                 conn.execute(statement)
-        assert apply_migrations(conn) == SCHEMA_VERSION
+        assert apply_migrations(conn) == MIGRATIONS[-1].version
         versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         assert versions == [(m.version,) for m in MIGRATIONS]
     finally:
@@ -311,13 +344,25 @@ def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
     ReviewStore(tmp_path / "events.db").close()
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "future",
+    [
+        "INSERT INTO schema_version VALUES (99, 'from the future', 0)",
+        "UPDATE alembic_version SET version_num = 'ffff'",
+    ],
+)
+def test_a_newer_schema_is_refused(tmp_path: Path, future: str) -> None:
     path = tmp_path / "future.db"
-    ReviewStore(path).close()
+    if future.startswith("INSERT"):
+        conn = sqlite3.connect(path, isolation_level=None)
+        apply_migrations(conn)
+        conn.close()
+    else:
+        ReviewStore(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO schema_version VALUES (99, 'from the future', 0)")
+        conn.execute(future)
     conn.close()
-    with pytest.raises(StoreError, match="newer than this bearwatch knows"):
+    with pytest.raises(StoreError, match=NEWER):
         ReviewStore(path)
 
 

@@ -1,4 +1,4 @@
-"""The SQLite schema history: numbered migrations, applied in one transaction at open."""
+"""The hand-written SQLite schema history (versions 1–4) from before Alembic: only to adopt old files and build them in tests."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import time
 from dataclasses import dataclass
 
 from monitor.errors import StoreError
-from monitor.store.sql import rollback
 
 logger = logging.getLogger(__name__)
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        logger.warning("review store: rollback failed: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,3 +170,22 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
         rollback(conn)
         raise
     return current
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The highest hand-written version applied to the file (0 if none)."""
+    rows = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchall()
+    return int(rows[0][0])
+
+
+def adopt(conn: sqlite3.Connection) -> int:
+    """Finish the hand-written history on an old file (to version 4) before Alembic takes over.
+
+    A file at 5–7 (written by a branch that added columns by hand) is left as it
+    is: the Alembic revisions after the baseline add only what is missing.
+    """
+    conn.isolation_level = None
+    version = current_version(conn)
+    if version <= SCHEMA_VERSION:
+        version = apply_migrations(conn)
+    return version

@@ -1,0 +1,85 @@
+"""SQLAlchemy engines for the store: SQLite with WAL and an up-front write lock, PostgreSQL via psycopg 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from monitor.store.url import StoreUrl, redact
+
+CONNECT_TIMEOUT_S = 5
+
+
+def create_store_engine(url: StoreUrl, *, busy_timeout_ms: int, writer: bool) -> Engine:
+    """An engine for ``url``; ``writer`` engines of SQLite take the write lock at BEGIN.
+
+    SQLite: the stdlib driver in autocommit mode with transactions started here,
+    so ``BEGIN IMMEDIATE`` makes ``busy_timeout`` apply at the start of a write
+    rather than failing at a lock upgrade halfway through; WAL lets readers
+    read while the writer writes; ``synchronous = NORMAL`` in WAL survives a
+    process crash (only a power cut can lose the last commits).
+    PostgreSQL: a small pool whose connections are pinged before use, so a
+    restarted server costs one failed attempt, not a pool of dead connections.
+    """
+    if not url.is_sqlite:
+        return create_engine(
+            url.url,
+            pool_pre_ping=True,
+            pool_size=4,
+            max_overflow=4,
+            pool_timeout=CONNECT_TIMEOUT_S,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "bearwatch"},
+        )
+    engine = create_engine(
+        url.url,
+        connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLite: we say BEGIN ourselves (below)
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if writer:
+            # Outside any transaction: the journal mode cannot change inside one.
+            cur.execute("PRAGMA journal_mode = WAL")
+        else:
+            cur.execute("PRAGMA query_only = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+    return engine
+
+
+class StoreClosed(SQLAlchemyError):
+    """A write reached a closed store (transient: it is spilled and replayed at the next open)."""
+
+    def __init__(self) -> None:
+        super().__init__("review store is closed")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A failure that may pass (locked file, server restarting, dropped connection)."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout | StoreClosed):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def one_line(exc: BaseException) -> str:
+    """The driver's own message, first line, without SQL or SQLAlchemy's help links."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = str(exc.orig)
+    elif isinstance(exc, SQLAlchemyError):
+        text = str(exc).split("\n(Background", 1)[0]
+    else:
+        text = str(exc)
+    lines = [x.strip() for x in text.strip().splitlines() if x.strip()]
+    return redact(lines[0] if lines else type(exc).__name__)
