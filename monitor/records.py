@@ -186,6 +186,7 @@ class HealthReport(TypedDict):
     model_version: str
     providers: list[str]
     store_healthy: bool
+    store_size_bytes: int | None
     workers: dict[str, bool]
     seconds_since_inference: float | None
     cameras: dict[str, CameraHealth]

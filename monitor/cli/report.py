@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
+from monitor.store.review_store import open_existing
 
 AGE = re.compile(r"^(\d+)\s*([hdw])$")
 AGE_UNITS_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -56,12 +57,13 @@ def _window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None, flo
     return since, until
 
 
-def _open_store(path: Path) -> ReviewStore:
+STORE_HELP = "the review store: a SQLite file, sqlite:///FILE or postgresql://USER@HOST/DB"
+
+
+def _open_store(target: str) -> ReviewStore:
     # ReviewStore creates a missing file; a typo must not produce an empty report.
-    if not path.is_file():
-        raise InputError(f"no such review store: {path}")
     try:
-        return ReviewStore(path)
+        return open_existing(target)
     except StoreError as exc:
         raise InputError(str(exc)) from None
 
@@ -242,7 +244,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Precision, estimated recall, day vs night, latency, drift, the shadow candidate "
         "and a promotion recommendation per camera.",
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument(
         "--config", type=Path, help="config file: modes, alert labels, time zone, criteria"
     )
@@ -258,7 +260,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Confirmed alerts under their label, relabelled ones under the new label, "
         "labelled audit samples under theirs; DIR/<label>/<source>-<id>.jpg plus manifest.csv.",
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--out", type=Path, required=True, help="the dataset folder (re-runs update it)")
     p.add_argument("--since", help=f"only frames from then on; {DATE_HELP} (times in UTC)")
     p.add_argument("--until", help="only frames before then (default: now)")
@@ -278,7 +280,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "those with at most --max-false-per-day false alerts. Changes nothing unless --apply.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--camera", required=True, help="the camera id")
     p.add_argument("--config", type=Path, help="config file: the camera's current settings")
     p.add_argument("--label", help="the alert label (default: the camera's first alert label)")

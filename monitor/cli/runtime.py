@@ -164,7 +164,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--providers", choices=["cpu", "cuda", "auto"], default="auto")
-    p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
+    p.add_argument(
+        "--store", metavar="URL", help="keep the events in this store (a SQLite file or a URL)"
+    )
     p.add_argument(
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
     )

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,10 +54,9 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.notify.mqtt import MqttChannel
 from monitor.notify.webhook import WebhookChannel, verify_signature
-from monitor.store import ReviewStore
 from monitor.worker import Worker
 
-__all__ = ["Channel", "NotificationService", "event_payload", "verify_signature"]
+__all__ = ["Channel", "NotificationService", "Outbox", "event_payload", "verify_signature"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,31 @@ POLL_S = 1.0
 STOP_GRACE_S = 0.3  # what join() lets an in-flight request finish before cutting it
 GRACE_S = 900.0
 BATCH = 100
+# How long a claim on an outbox row holds: past it, a box that died mid-delivery
+# loses the row and another box sends it. Longer than one pass over a batch.
+LEASE_S = 60.0
+
+
+class Outbox(Protocol):
+    """What the notifier asks of the review store (the outbox)."""
+
+    def claim_notifications(
+        self,
+        channel: str,
+        owner: str,
+        *,
+        lease_s: float,
+        since: float,
+        max_attempts: int,
+        retry_before: float,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]: ...
+
+    def record_delivery(
+        self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None: ...
+
+    def release_claims(self, owner: str) -> int: ...
 
 
 class Channel(Protocol):
@@ -93,6 +119,7 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
         "type": "new" if event["mode"] == "active" else "confirmed",
         "id": int(event["id"]),
         "camera": event["camera"],
+        "site": event.get("site", ""),
         "label": event["label"],
         "score": event["peak_score"],
         "start_time": event["start_at"],
@@ -127,9 +154,11 @@ class NotificationService(Worker):
     def __init__(
         self,
         cfg: NotificationsConfig,
-        store: ReviewStore,
+        store: Outbox,
         metrics: Metrics,
         *,
+        owner: str | None = None,
+        lease_s: float = LEASE_S,
         camera_status: Callable[[], Mapping[str, str]] | None = None,
         started_at: float | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -138,6 +167,10 @@ class NotificationService(Worker):
     ) -> None:
         super().__init__("notify", clock)
         self._cfg, self._store, self._metrics = cfg, store, metrics
+        # Who holds a claim: unique per process, so a restarted daemon does not
+        # mistake its dead predecessor's claims for its own.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._lease_s = lease_s
         self._camera_status = camera_status
         self._since = (time.time() if started_at is None else started_at) - grace_s
         self._poll_s = poll_s
@@ -205,6 +238,10 @@ class NotificationService(Worker):
                 self._kick.wait(self._poll_s)
             self._publish_status()  # the cameras' last word (the pipeline has stopped)
         finally:
+            try:
+                self._store.release_claims(self.owner)  # what this box claimed but did not send
+            except StoreError as exc:
+                logger.warning("notifications: claims not released (they expire): %s", exc)
             for channel in reversed(opened):
                 try:
                     channel.close()
@@ -233,8 +270,10 @@ class NotificationService(Worker):
         # counted): an outage longer than max_attempts × retry_s must not use
         # up the retries of the alerts raised during it.
         max_attempts = self._cfg.max_attempts if channel.ready else 1
-        rows = self._store.due_notifications(
+        rows = self._store.claim_notifications(
             channel.name,
+            self.owner,
+            lease_s=self._lease_s,
             since=self._since,
             max_attempts=max_attempts,
             retry_before=retry_before,

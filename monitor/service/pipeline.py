@@ -320,6 +320,7 @@ class Pipeline:
             "model_version": self.classifier.meta.model_version,
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
+            "store_size_bytes": self.store.size_bytes_cached,
             "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitor.errors import StoreError, StoreUnavailable
 from monitor.metrics import Metrics
 from monitor.store import migrate
-from monitor.store.engine import StoreClosed, create_store_engine, is_transient, one_line
+from monitor.store.engine import (
+    StoreClosed,
+    create_store_engine,
+    is_disk_full,
+    is_transient,
+    one_line,
+)
 from monitor.store.score_log import ScoreLog
 from monitor.store.spill import SpillJournal
 from monitor.store.sql import b64, replay_step
@@ -27,6 +34,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BACKOFF_S = 1.0
 DEFAULT_LOCAL = Path("bearwatch.db")
+DISK_CHECK_S = 5.0
 
 
 class StoreCore:
@@ -44,6 +52,8 @@ class StoreCore:
         busy_timeout_ms: SQLite: how long one attempt waits for another writer's lock.
         backoff_s: the first pause between attempts; doubles, capped at 1 s.
         score_log_days: days of per-frame scores kept beside the store (0: keep all).
+        min_free_mb: below this much free disk beside the store (or after a
+            "disk full" error) snapshots are no longer written, event rows still are.
 
     Raises:
         StoreError: one line naming the store (password redacted) when it cannot
@@ -63,6 +73,7 @@ class StoreCore:
         busy_timeout_ms: int = 1000,
         backoff_s: float = 0.05,
         score_log_days: int = 30,
+        min_free_mb: float = 0.0,
     ) -> None:
         self.url = target if isinstance(target, StoreUrl) else StoreUrl.parse(target)
         self.site = site
@@ -80,6 +91,10 @@ class StoreCore:
         self._write_lock = threading.Lock()
         self._closing = threading.Event()  # also cuts a retry backoff short
         self._healthy = True
+        self._min_free_bytes = int(min_free_mb * 1024 * 1024)
+        self._disk_low = False
+        self._disk_checked = float("-inf")
+        self.size_bytes_cached: int | None = None
         self._writer = create_store_engine(self.url, busy_timeout_ms=busy_timeout_ms, writer=True)
         self._reader = (
             create_store_engine(self.url, busy_timeout_ms=busy_timeout_ms, writer=False)
@@ -93,7 +108,8 @@ class StoreCore:
             raise
         self._spill_pending = self._spill.path.exists()
         self.replay_spill()
-        self._metrics.store_healthy.set(1 if self._healthy else 0)
+        self._metrics.store_healthy.set(1 if self.healthy else 0)
+        self.refresh_size()
 
     def _open(self, upgrade: bool) -> None:
         try:
@@ -129,8 +145,46 @@ class StoreCore:
 
     @property
     def healthy(self) -> bool:
-        """False from a write that gave up until its spill has been replayed."""
-        return self._healthy
+        """False from a write that gave up until its spill has been replayed, and while the disk is full."""
+        return self._healthy and not self._disk_low
+
+    def snapshots_allowed(self) -> bool:
+        """False while the disk beside the store is (nearly) full: events are then stored without images.
+
+        Checked at most every few seconds (one ``statvfs``); a "disk full" write
+        error sets it at once.
+        """
+        now = time.monotonic()
+        if self._min_free_bytes and now - self._disk_checked >= DISK_CHECK_S:
+            self._disk_checked = now
+            try:
+                free = shutil.disk_usage(self._local.parent).free
+            except OSError:
+                free = self._min_free_bytes
+            self._set_disk_low(free < self._min_free_bytes, f"{free // 2**20} MB free")
+        if self._disk_low:
+            self._metrics.snapshots_skipped.inc()
+        return not self._disk_low
+
+    def _set_disk_low(self, low: bool, why: str) -> None:
+        if low != self._disk_low:
+            log = logger.error if low else logger.info
+            log(
+                "review store %s: %s; snapshots %s",
+                self.url, why, "stopped (events are still stored)" if low else "resumed",
+            )  # fmt: skip
+        self._disk_low = low
+        self._metrics.store_healthy.set(1 if self.healthy else 0)
+
+    def refresh_size(self) -> int | None:
+        """Measure the store's size for the metric and ``/healthz`` (None when it cannot be read)."""
+        try:
+            self.size_bytes_cached = self.size_bytes()
+        except (StoreError, OSError) as exc:
+            logger.warning("review store %s: size unknown: %s", self.url, exc)
+            return None
+        self._metrics.store_size.set(self.size_bytes_cached)
+        return self.size_bytes_cached
 
     @property
     def dialect(self) -> str:
@@ -259,6 +313,10 @@ class StoreCore:
             except SQLAlchemyError as exc:
                 error = one_line(exc)
                 self._metrics.store_failures.inc()
+                if is_disk_full(exc):
+                    # Images are what fills a disk: the next attempt stores the row without one.
+                    self._set_disk_low(True, error)
+                    self._disk_checked = time.monotonic()
                 logger.warning("review store: %s attempt %d failed: %s", op, attempt + 1, error)
                 if not is_transient(exc):
                     break  # retrying cannot help
@@ -289,7 +347,7 @@ class StoreCore:
 
     def _set_healthy(self, healthy: bool) -> None:
         self._healthy = healthy
-        self._metrics.store_healthy.set(1 if healthy else 0)
+        self._metrics.store_healthy.set(1 if self.healthy else 0)
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:

@@ -73,6 +73,15 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL or PostgreSQL's disk_full (53100)."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "53100":
+        return True
+    text = str(orig or exc).lower()
+    return "disk is full" in text or "no space left" in text
+
+
 def one_line(exc: BaseException) -> str:
     """The driver's own message, first line, without SQL or SQLAlchemy's help links."""
     if isinstance(exc, DBAPIError) and exc.orig is not None:

@@ -6,9 +6,10 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 
 from monitor.records import (
     NewEvent,
@@ -45,10 +46,16 @@ class EventQueries(StoreCore):
             not added twice: that row takes this end_at, peak_score, frames,
             details and snapshot, and its id is returned.
         """
+        if ev.snapshot_jpeg is not None and not self.snapshots_allowed():
+            ev = replace(ev, snapshot_jpeg=None)
         record = {"op": "add", "site": self.site, "event": event_record(ev)}
-        return self._write(
-            "add_event", record, ev.snapshot_jpeg, lambda c: insert_event(c, ev, self.site)
-        )
+
+        def write(conn: Connection) -> int:
+            # A "disk full" on an earlier attempt stops snapshots: this one keeps the row.
+            keep = replace(ev, snapshot_jpeg=None) if self._disk_low else ev
+            return insert_event(conn, keep, self.site)
+
+        return self._write("add_event", record, ev.snapshot_jpeg, write)
 
     def update_event(
         self,
@@ -67,6 +74,8 @@ class EventQueries(StoreCore):
             exist or the write gave up (it is then spilled and replayed later).
         """
         check_jpeg(snapshot_jpeg)
+        if snapshot_jpeg is not None and not self.snapshots_allowed():
+            snapshot_jpeg = None
         changes: dict[str, Any] = {
             "end_at": None if end_at is None else float(end_at),
             "peak_score": None if peak_score is None else float(peak_score),

@@ -22,9 +22,11 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StoreError
 from monitor.store import legacy
+from monitor.store.url import StoreUrl
 
 logger = logging.getLogger(__name__)
 SCRIPTS = Path(__file__).with_name("alembic")
@@ -136,3 +138,56 @@ def upgrade(engine: Engine) -> SchemaState:
         after = schema_state(conn)
     logger.info("review store: schema %s → %s", state.current or state.legacy, after.current)
     return after
+
+
+def _engine_for(url: StoreUrl) -> Engine:
+    from monitor.store.engine import create_store_engine
+
+    if url.path is not None:
+        url.path.parent.mkdir(parents=True, exist_ok=True)
+    return create_store_engine(url, busy_timeout_ms=5000, writer=True)
+
+
+def status_of(url: StoreUrl) -> SchemaState:
+    """``bearwatch db status``: where the store's schema stands.
+
+    Raises:
+        StoreError: when the store cannot be reached (one line, password redacted).
+    """
+    from monitor.store.engine import one_line
+
+    if url.path is not None and not url.path.is_file():
+        raise StoreError(f"no review store at {url}")
+    engine = _engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return schema_state(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open review store {url}: {one_line(exc)}") from None
+    finally:
+        engine.dispose()
+
+
+def upgrade_url(url: StoreUrl) -> tuple[SchemaState, SchemaState]:
+    """``bearwatch db upgrade``: bring the store (created if it is a new SQLite file) to the head revision.
+
+    Returns:
+        The state before and after.
+
+    Raises:
+        StoreError: unreachable, refused, or upgraded by a newer bearwatch.
+    """
+    from monitor.store.engine import one_line
+
+    engine = _engine_for(url)
+    try:
+        with engine.connect() as conn:
+            before = schema_state(conn)
+            conn.rollback()
+        return before, upgrade(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot upgrade review store {url}: {one_line(exc)}") from None
+    except StoreError as exc:
+        raise StoreError(f"review store {url}: {exc}") from None
+    finally:
+        engine.dispose()

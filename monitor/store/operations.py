@@ -332,6 +332,24 @@ class OperationQueries(StoreCore):
 
         return self._write_or_raise("claim_notifications", write)
 
+    def release_claims(self, owner: str) -> int:
+        """Give back what ``owner`` claimed but did not deliver (a box stopping cleanly).
+
+        Returns:
+            How many claims were released.
+        """
+
+        def write(conn: Connection) -> int:
+            d = deliveries.c
+            result = conn.execute(
+                deliveries.update()
+                .where(d.claimed_by == owner, d.status != "sent")
+                .values(claimed_by=None, claim_until=None)
+            )
+            return int(result.rowcount)
+
+        return self._write_or_raise("release_claims", write)
+
     def _due_query(
         self, channel: str, since: float, max_attempts: int, retry_before: float, now: float
     ) -> Any:

@@ -29,9 +29,29 @@ Why it is shaped this way:
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from monitor.errors import StoreError
 from monitor.store.events import EventQueries
 from monitor.store.operations import OperationQueries
+from monitor.store.url import StoreUrl
 
 
 class ReviewStore(EventQueries, OperationQueries):
     """Events, snapshots and verdicts in SQLite or PostgreSQL, safe to share between threads (see ``StoreCore``)."""
+
+
+def open_existing(target: str | Path, **kwargs: Any) -> ReviewStore:
+    """The store at ``target`` (a URL or a SQLite path) for a command: a missing file is an error.
+
+    A typo must not create an empty store, and a command never upgrades a
+    server's schema behind its operator's back (``bearwatch db upgrade`` does).
+
+    Raises:
+        StoreError: one line naming the store (password redacted).
+    """
+    url = StoreUrl.parse(target)
+    if url.path is not None and not url.path.is_file():
+        raise StoreError(f"no review store at {url}")
+    return ReviewStore(url, **kwargs)
