@@ -247,7 +247,9 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
     try:
         store = open_configured_store(cfg, metrics)
     except StoreError as exc:
-        logger.error("refusing to start: %s", exc)
+        logger.error(
+            "refusing to start: %s (check %s)", exc, "store.url" if cfg.store.url else "store.path"
+        )
         return exc.exit_code
     try:
         pipeline = Pipeline(cfg, classifier, store, metrics)

@@ -34,7 +34,7 @@ class StoreUrl:
             return cls.for_file(Path(text))
         try:
             url = make_url(str(text))
-        except ArgumentError:
+        except (ArgumentError, ValueError):
             raise StoreError(f"malformed store URL {redact(str(text))!r}") from None
         backend = url.get_backend_name()
         if backend not in SCHEMES:
