@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     try:
-        data = build_report(store, settings_from_config(cfg, since, until))
+        settings = replace(settings_from_config(cfg, since, until), site=args.site)
+        data = build_report(store, settings)
     finally:
         store.close()
     try:
@@ -249,6 +251,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--config", type=Path, help="config file: modes, alert labels, time zone, criteria"
     )
     p.add_argument("--since", help=f"start of the window; {DATE_HELP}")
+    p.add_argument("--site", help="only this site's cameras (default: every site in the store)")
     p.add_argument("--until", help="end of the window (default: now); same forms as --since")
     p.add_argument("--out", type=Path, required=True, help="folder for report.html/json and plots")
     p.add_argument("--json", action="store_true", help="print report.json instead of the summary")

@@ -162,6 +162,12 @@ class NotificationsConfig(Strict):
     retry_s: float = Field(
         10.0, gt=0.0, le=3600.0, description="wait before retrying a failed delivery"
     )
+    claim_lease_s: float = Field(
+        60.0,
+        ge=1.0,
+        le=3600.0,
+        description="a box's claim on a due notification; past it (the box died) another sends it",
+    )
 
 
 class AuditConfig(Strict):

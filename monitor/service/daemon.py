@@ -84,6 +84,7 @@ class Services:
             self.cfg.notifications,
             self.store,
             self.metrics,
+            lease_s=self.cfg.notifications.claim_lease_s,
             camera_status=lambda: {cam: w.status for cam, w in self.pipeline.captures.items()},
             started_at=self.started_at,
         )

@@ -130,12 +130,15 @@ class OperationQueries(StoreCore):
         labelled: bool | None = None,
         since: float | None = None,
         until: float | None = None,
+        site: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit samples newest first (without snapshot bytes)."""
+        """Audit samples newest first (without snapshot bytes); every site's unless ``site`` is given."""
         a = audit_samples.c
         clauses = time_filters(a.captured_at, since, until)
+        if site is not None:
+            clauses.append(a.site == site)
         if camera is not None:
             clauses.append(a.camera == camera)
         if labelled is not None:
@@ -407,10 +410,11 @@ class OperationQueries(StoreCore):
         self._write_or_log("add_camera_stats", write)
 
     def camera_stats(
-        self, since: float | None = None, until: float | None = None
+        self, since: float | None = None, until: float | None = None, *, site: str | None = None
     ) -> list[dict[str, Any]]:
         s = camera_stats.c
-        query = select(camera_stats).where(*time_filters(s.at, since, until)).order_by(s.at)
+        where = time_filters(s.at, since, until) + ([s.site == site] if site is not None else [])
+        query = select(camera_stats).where(*where).order_by(s.at)
         with self._reading() as conn:
             rows = conn.execute(query).mappings().all()
         return [{**dict(r), "audit": json.loads(r["audit"])} for r in rows]

@@ -61,6 +61,7 @@ TimeArg = Annotated[str | None, Query(description="epoch seconds or ISO-8601 (na
 def api_events(
     request: Request,
     store: Store,
+    site: Text = None,
     camera: Text = None,
     status: Text = None,
     label: Text = None,
@@ -70,10 +71,16 @@ def api_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_SIZE,
     before_id: BeforeId = None,
 ) -> dict[str, Any]:
-    """Events newest first; pass ``next_before_id`` back as ``before_id`` for the next page."""
+    """Events newest first, every site's unless ``site`` is given; pass ``next_before_id`` back as ``before_id``."""
     check_choice("status", status, REVIEW_STATUSES)
     check_choice("kind", kind, EVENT_KINDS)
-    filters = {"camera": camera, "status": status, "label": label, "kind": kind}
+    filters = {
+        "site": site or None,
+        "camera": camera,
+        "status": status,
+        "label": label,
+        "kind": kind,
+    }
     since_at, until_at = parse_time("since", since), parse_time("until", until)
     page, next_id = event_page(store, filters, since_at, until_at, limit, before_id)
     root = request.scope.get("root_path", "")
