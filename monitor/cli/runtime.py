@@ -127,6 +127,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_bench(args: argparse.Namespace) -> int:
+    """Events/s written and review-query p95 on one store (prints a table, or JSON)."""
+    from monitor.errors import StoreError
+    from monitor.tools.store_bench import format_result, run_store_bench
+
+    try:
+        result = run_store_bench(
+            args.store, events=args.events, writes=args.writes, repeats=args.repeats,
+            local=Path(args.local),
+        )  # fmt: skip
+    except StoreError as exc:
+        print(f"store-bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_result(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the runtime's sub-commands to the ``bearwatch`` parser."""
     p = sub.add_parser("run", help="run the daemon on a config file (systemd runs this)")
@@ -200,3 +217,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
 
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "store-bench", help="review store: events/s written with snapshots, list p95 at scale"
+    )
+    p.add_argument("--store", required=True, metavar="URL", help="an empty store to fill")
+    p.add_argument("--events", type=int, default=1_000_000, help="history size (default 1M)")
+    p.add_argument("--writes", type=int, default=2000, help="events written one by one")
+    p.add_argument("--repeats", type=int, default=200, help="runs of each query")
+    p.add_argument("--local", default="store-bench.db", help="a server store's spill beside this")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_store_bench)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Select, Table, and_, or_, select
+from sqlalchemy import Column, ColumnElement, Connection, Select, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
@@ -38,15 +38,23 @@ def insert_for(conn: Connection, table: Table) -> Any:
     return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
+# Built once: the alert path writes hundreds of events a second, and building a
+# statement costs more than SQLAlchemy's cached compile of it.
+FIND_EVENT = select(events.c.id).where(
+    events.c.site == bindparam("k_site"),
+    events.c.camera == bindparam("k_camera"),
+    events.c.kind == bindparam("k_kind"),
+    events.c.label == bindparam("k_label"),
+    events.c.start_at == bindparam("k_start_at"),
+)
+INSERT_EVENT = events.insert()
+_UPSERT_SNAPSHOT: dict[str, Any] = {}
+
+
 def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
-    key = and_(
-        events.c.site == site,
-        events.c.camera == ev.camera,
-        events.c.kind == ev.kind,
-        events.c.label == ev.label,
-        events.c.start_at == ev.start_at,
-    )
-    found = conn.execute(select(events.c.id).where(key)).scalar()
+    key = {"k_site": site, "k_camera": ev.camera, "k_kind": ev.kind, "k_label": ev.label,
+           "k_start_at": ev.start_at}  # fmt: skip
+    found = conn.execute(FIND_EVENT, key).scalar()
     if found is not None:
         # The same event again (a replayed spill, or a caller re-adding after a
         # spilled add): keep one row and take the newer state of what can change.
@@ -57,13 +65,14 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
         return int(found)
     now = time.time()
     result = conn.execute(
-        events.insert().values(
+        INSERT_EVENT,
+        dict(
             site=site, kind=ev.kind, camera=ev.camera, label=ev.label,
             peak_score=ev.peak_score, start_at=ev.start_at, end_at=ev.end_at,
             model_version=ev.model_version, mode=ev.mode,
             drift_flags=json.dumps(list(ev.drift_flags)), ood_score=ev.ood_score,
             details=to_json(ev.details), frames=ev.frames, created_at=now, updated_at=now,
-        )
+        ),
     )  # fmt: skip
     event_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     if ev.snapshot_jpeg is not None:
@@ -114,13 +123,14 @@ def apply_verdict(conn: Connection, event_id: int, v: Mapping[str, Any]) -> bool
 
 
 def put_snapshot(conn: Connection, event_id: int, jpeg: bytes, now: float) -> None:
-    stmt = insert_for(conn, snapshots).values(event_id=event_id, jpeg=jpeg, updated_at=now)
-    conn.execute(
-        stmt.on_conflict_do_update(
+    stmt = _UPSERT_SNAPSHOT.get(conn.dialect.name)
+    if stmt is None:
+        base = insert_for(conn, snapshots)
+        stmt = _UPSERT_SNAPSHOT[conn.dialect.name] = base.on_conflict_do_update(
             index_elements=[snapshots.c.event_id],
-            set_={"jpeg": stmt.excluded.jpeg, "updated_at": stmt.excluded.updated_at},
+            set_={"jpeg": base.excluded.jpeg, "updated_at": base.excluded.updated_at},
         )
-    )
+    conn.execute(stmt, {"event_id": event_id, "jpeg": jpeg, "updated_at": now})
 
 
 def replay_step(line: str, site: str) -> Callable[[Connection], object]:
