@@ -25,8 +25,8 @@ from monitor.report.periods import (
     precision_series,
     rounded,
 )
+from monitor.report.source import ReportSource
 from monitor.report.stats import Evidence, gating_precision, is_night, proportion, recommend
-from monitor.store import ReviewStore
 
 SCHEMA_VERSION = 1
 PERIODS = ("all", "day", "night")
@@ -87,7 +87,7 @@ class ReportData:
     thumbnails: dict[int, bytes]
 
 
-def build_report(store: ReviewStore, s: ReportSettings) -> ReportData:
+def build_report(store: ReportSource, s: ReportSettings) -> ReportData:
     """Read the window's rows from ``store`` and compute every camera's figures."""
     events = list(store.iter_events(since=s.since, until=s.until, site=s.site))
     audits = _all_audit_samples(store, s.since, s.until, s.site)
@@ -152,7 +152,7 @@ def _summary(s: ReportSettings, width: str, cameras: dict[str, Any]) -> dict[str
 
 
 def _all_audit_samples(
-    store: ReviewStore, since: float | None, until: float | None, site: str | None = None
+    store: ReportSource, since: float | None, until: float | None, site: str | None = None
 ) -> list[Row]:
     rows: list[Row] = []
     before: int | None = None

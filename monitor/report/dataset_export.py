@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.store import ReviewStore
+from monitor.report.source import DatasetSource
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def event_label(event: dict[str, Any], rejected_as: str | None) -> tuple[str | N
 
 
 def export_dataset(
-    store: ReviewStore,
+    store: DatasetSource,
     out: Path,
     *,
     since: float | None = None,
@@ -130,7 +130,7 @@ def export_dataset(
 
 
 def _candidates(
-    store: ReviewStore,
+    store: DatasetSource,
     since: float | None,
     until: float | None,
     rejected_as: str | None,
@@ -176,7 +176,7 @@ def _row(
 
 
 def _labelled_audits(
-    store: ReviewStore, since: float | None, until: float | None
+    store: DatasetSource, since: float | None, until: float | None
 ) -> Iterator[dict[str, Any]]:
     before: int | None = None
     while True:

@@ -96,11 +96,7 @@ class StoreCore:
         self._disk_checked = float("-inf")
         self.size_bytes_cached: int | None = None
         self._writer = create_store_engine(self.url, busy_timeout_ms=busy_timeout_ms, writer=True)
-        self._reader = (
-            create_store_engine(self.url, busy_timeout_ms=busy_timeout_ms, writer=False)
-            if self.url.is_sqlite
-            else self._writer
-        )
+        self._reader = create_store_engine(self.url, busy_timeout_ms=busy_timeout_ms, writer=False)
         try:
             self._open(self.url.is_sqlite if upgrade is None else upgrade)
         except BaseException:

@@ -9,16 +9,15 @@ Why it is shaped this way:
   beside the database, so an alert is never dropped silently. The spill is
   replayed at open and before the next write; while it cannot be replayed,
   new writes queue behind it, so writes are applied in the order they were made.
-* One writer connection behind a lock serialises this process's writes;
-  each read (the web server's threads) opens its own connection, and WAL mode
-  lets them read while the alert thread writes.
+* One writer behind a lock serialises this process's writes; reads (the web
+  server's threads) take pooled connections, and SQLite's WAL mode lets them
+  read while the alert thread writes.
 * Snapshots live in their own table keyed by event id: queue listings never drag
-  JPEG bytes through the page cache, retention can later drop old images while
-  keeping the verdicts, and a PostgreSQL backend can move them to BYTEA or
-  object storage without touching ``events``.
-* An event's natural key (camera, kind, label, start_at) is unique, so replaying
-  a spill twice (a crash between replay and clearing the file) adds nothing twice.
-
+  JPEG bytes through the page cache, and retention drops old images while
+  keeping the verdicts.
+* An event's natural key (site, camera, kind, label, start_at) is unique, so
+  replaying a spill twice (a crash between replay and clearing the file) adds
+  nothing twice.
 * One schema for SQLite (embedded, the default) and PostgreSQL (a fleet's
   shared store): tables in ``schema.py``, queries built from them with
   SQLAlchemy Core, migrations by Alembic (``migrate.py``).

@@ -47,25 +47,23 @@ FIND_EVENT = select(events.c.id).where(
     events.c.label == bindparam("k_label"),
     events.c.start_at == bindparam("k_start_at"),
 )
-INSERT_EVENT = events.insert()
+_INSERT_NEW_EVENT: dict[str, Any] = {}
 _UPSERT_SNAPSHOT: dict[str, Any] = {}
 
 
 def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
-    key = {"k_site": site, "k_camera": ev.camera, "k_kind": ev.kind, "k_label": ev.label,
-           "k_start_at": ev.start_at}  # fmt: skip
-    found = conn.execute(FIND_EVENT, key).scalar()
-    if found is not None:
-        # The same event again (a replayed spill, or a caller re-adding after a
-        # spilled add): keep one row and take the newer state of what can change.
-        changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
-        update_event_row(
-            conn, int(found), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
-        )
-        return int(found)
     now = time.time()
-    result = conn.execute(
-        INSERT_EVENT,
+    stmt = _INSERT_NEW_EVENT.get(conn.dialect.name)
+    if stmt is None:
+        # One round trip for a new event: a duplicate (a replayed spill) inserts
+        # nothing and returns no id, and is then merged below.
+        stmt = _INSERT_NEW_EVENT[conn.dialect.name] = (
+            insert_for(conn, events)
+            .on_conflict_do_nothing(index_elements=["site", "camera", "kind", "label", "start_at"])
+            .returning(events.c.id)
+        )
+    new_id = conn.execute(
+        stmt,
         dict(
             site=site, kind=ev.kind, camera=ev.camera, label=ev.label,
             peak_score=ev.peak_score, start_at=ev.start_at, end_at=ev.end_at,
@@ -73,11 +71,19 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
             drift_flags=json.dumps(list(ev.drift_flags)), ood_score=ev.ood_score,
             details=to_json(ev.details), frames=ev.frames, created_at=now, updated_at=now,
         ),
-    )  # fmt: skip
-    event_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    ).scalar()  # fmt: skip
+    if new_id is None:
+        key = {"k_site": site, "k_camera": ev.camera, "k_kind": ev.kind, "k_label": ev.label,
+               "k_start_at": ev.start_at}  # fmt: skip
+        found = int(conn.execute(FIND_EVENT, key).scalar_one())
+        # The same event again (a replayed spill, or a caller re-adding after a
+        # spilled add): keep one row and take the newer state of what can change.
+        changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
+        update_event_row(conn, found, {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg)
+        return found
     if ev.snapshot_jpeg is not None:
-        put_snapshot(conn, event_id, ev.snapshot_jpeg, now)
-    return event_id
+        put_snapshot(conn, int(new_id), ev.snapshot_jpeg, now)
+    return int(new_id)
 
 
 UPDATABLE = ("end_at", "peak_score", "frames", "details")

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.records import UNDO_REASON, mode_problem, verdict_problem
-from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 from monitor.web.auth import CsrfUser, current_user
+from monitor.web.queue import ReviewQueue
 from monitor.web.wire import (
     PAGE_SIZE,
     BeforeId,
@@ -176,7 +176,7 @@ def undo_step(history: Sequence[dict[str, Any]]) -> tuple[dict[str, Any] | None,
 
 
 def _after_verdict(
-    request: Request, store: ReviewStore, event_id: int, ok: bool, *, undo: bool
+    request: Request, store: ReviewQueue, event_id: int, ok: bool, *, undo: bool
 ) -> JSONResponse:
     ev = event_or_404(store, event_id)
     body = event_json(ev, request.scope.get("root_path", ""))
@@ -233,7 +233,7 @@ def api_set_mode(
     return {"camera": next(r for r in rows if r["camera"] == camera)}
 
 
-def camera_rows(store: ReviewStore, modes: ModeBook | None, now: float) -> list[dict[str, Any]]:
+def camera_rows(store: ReviewQueue, modes: ModeBook | None, now: float) -> list[dict[str, Any]]:
     """Cameras from the config, runtime changes and events, each with its mode and history."""
     overrides = store.camera_modes()
     names = list(modes.cameras()) if modes is not None else []

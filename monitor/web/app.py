@@ -36,15 +36,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.config import AuthConfig
 from monitor.errors import StoreError, WebError
 from monitor.metrics import Metrics
-
-# Re-exported: the CLI, the daemon and the tests import these from monitor.web.app.
-from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.web import api as review_api
 from monitor.web import pages as review_pages
 from monitor.web.api import ChangeFn
 from monitor.web.auth import Access, SignInRequired
 from monitor.web.auth import router as auth_router
+
+# Re-exported: the CLI, the daemon and the tests import these from monitor.web.app.
+from monitor.web.queue import ReviewQueue
 from monitor.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(
-    store: ReviewStore,
+    store: ReviewQueue,
     metrics: Metrics,
     health: HealthFn,
     *,

@@ -13,23 +13,23 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 
-from monitor.store import ReviewStore
+from monitor.web.queue import ReviewQueue
 
 PAGE_SIZE = 50
 TIME_FIELDS = ("start_at", "end_at", "reviewed_at", "created_at", "updated_at")
 OTHER_LABEL = "other"
 
 
-def _store(request: Request) -> ReviewStore:
-    store: ReviewStore = request.app.state.store
+def _store(request: Request) -> ReviewQueue:
+    store: ReviewQueue = request.app.state.store
     return store
 
 
-Store = Annotated[ReviewStore, Depends(_store)]
+Store = Annotated[ReviewQueue, Depends(_store)]
 BeforeId = Annotated[int | None, Query(ge=1)]
 
 
-def event_or_404(store: ReviewStore, event_id: int) -> dict[str, Any]:
+def event_or_404(store: ReviewQueue, event_id: int) -> dict[str, Any]:
     ev = store.get_event(event_id)
     if ev is None:
         raise HTTPException(404, f"event {event_id} not found")
@@ -105,7 +105,7 @@ def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None
 
 
 def event_page(
-    store: ReviewStore,
+    store: ReviewQueue,
     filters: dict[str, str | None],
     since: float | None,
     until: float | None,
@@ -120,7 +120,7 @@ def event_page(
     return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
-def label_choices(request: Request, store: ReviewStore) -> list[str]:
+def label_choices(request: Request, store: ReviewQueue) -> list[str]:
     """The model's labels (given at start, and as seen in the store), then ``other``."""
     seen = set(request.app.state.labels) | set(store.seen_labels())
     return sorted(seen - {OTHER_LABEL}) + [OTHER_LABEL]
