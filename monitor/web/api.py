@@ -199,6 +199,9 @@ class ModeIn(BaseModel):
     mode: str = Field(max_length=16)
     reason: str = Field(max_length=500)
     active_hours: str | None = Field(None, max_length=16)
+    # Another box's camera (a fleet's shared store): its daemon picks the change
+    # up from the store within seconds. None: this box's site.
+    site: str | None = Field(None, max_length=64, pattern=r"^([a-z0-9][a-z0-9_-]{0,62})?$")
 
 
 @router.get("/api/cameras")
@@ -223,7 +226,7 @@ def api_set_mode(
     if camera not in known and camera not in store.event_cameras():
         raise HTTPException(404, f"camera {camera} not found")
     reason = body.reason.strip()
-    store.set_camera_mode(camera, body.mode, user.name, reason, hours)
+    store.set_camera_mode(camera, body.mode, user.name, reason, hours, site=body.site)
     logger.info("web: camera %s set to %s by %s: %s", camera, body.mode, user.name, reason)
     if modes is not None:
         modes.refresh()
