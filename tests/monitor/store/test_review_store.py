@@ -523,3 +523,40 @@ def test_spilled_updates_and_verdicts_are_replayed_in_order(
         assert (got["review_status"], got["reason_code"]) == ("rejected", "shadow")
     finally:
         store.close()
+
+
+def test_db_upgrade_adopts_an_old_file_and_status_reports_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, upto=2)
+    conn.close()
+
+    def bearwatch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", *args, "--store", str(path)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    before = bearwatch("db", "status")
+    assert before.returncode == 1 and "hand-written schema version 2" in before.stdout
+    up = bearwatch("db", "upgrade")
+    assert up.returncode == 0 and "from legacy version 2 to revision" in up.stdout, up.stderr
+    after = bearwatch("db", "status")
+    assert after.returncode == 0 and "up to date" in after.stdout
+
+
+def test_claims_are_released_by_their_owner_only(store: ReviewStore) -> None:
+    first = store.add_event(event(mode="active"))
+    second = store.add_event(event(mode="active", start_at=T0 + 1))
+    kw: dict[str, Any] = {"since": 0, "max_attempts": 3, "retry_before": T0 + 10**9}
+    assert len(store.claim_notifications("mqtt", "box-a", lease_s=60, limit=1, **kw)) == 1
+    assert [r["id"] for r in store.claim_notifications("mqtt", "box-b", lease_s=60, **kw)] == [
+        second
+    ]
+    assert store.release_claims("box-a") == 1  # box-a stops cleanly: its claim goes back
+    assert [r["id"] for r in store.claim_notifications("mqtt", "box-c", lease_s=60, **kw)] == [
+        first
+    ]
+    # The webhook channel has an outbox of its own.
+    assert len(store.claim_notifications("webhook", "box-a", lease_s=60, **kw)) == 2
