@@ -87,6 +87,10 @@ def test_two_daemons_share_one_store_and_notify_each_event_exactly_once(
             }
             page = south.get("/")
             assert page.status_code == 200 and 'name="site"' in page.text
+            health = south.get("/healthz").json()
+            assert health["store_healthy"] and health["store_size_bytes"] > 0
+            assert health["workers"]["retention"] is True
+            assert "bearwatch_store_size_bytes" in south.get("/metrics").text
 
             time.sleep(3)  # south keeps raising alerts
             store = ReviewStore(real_url, local_path=tmp_path / "reader.db")
