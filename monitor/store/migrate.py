@@ -126,7 +126,9 @@ def upgrade(engine: Engine) -> SchemaState:
             raw.close()
     with engine.begin() as conn:
         cfg = _config(conn)
-        if state.legacy is not None:
+        # Looked at again under the write lock: another process may have adopted
+        # the file meanwhile, and stamping it again would replay its revisions.
+        if schema_state(conn).legacy is not None:
             command.stamp(cfg, BASELINE)
             logger.info(
                 "review store: adopted hand-written schema %d at revision %s",

@@ -42,6 +42,11 @@ def upgrade() -> None:
     add_column_if_missing("deliveries", sa.Column("claimed_by", sa.Text))
     add_column_if_missing("deliveries", sa.Column("claim_until", sa.Float))
     # camera_modes is keyed by (site, camera): a new table, the rows copied (both engines).
+    if "site" not in {c["name"] for c in sa.inspect(op.get_bind()).get_columns("camera_modes")}:
+        _camera_modes_per_site()
+
+
+def _camera_modes_per_site() -> None:
     op.create_table(
         "camera_modes_new",
         sa.Column("site", sa.Text, nullable=False, server_default=""),
