@@ -51,6 +51,35 @@ _INSERT_NEW_EVENT: dict[str, Any] = {}
 _UPSERT_SNAPSHOT: dict[str, Any] = {}
 
 
+NEW_EVENT_COLUMNS = (
+    "site", "kind", "camera", "label", "peak_score", "start_at", "end_at", "model_version",
+    "mode", "drift_flags", "ood_score", "details", "frames", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _pg_event_with_snapshot() -> Any:
+    """PostgreSQL: the event and its snapshot in one statement (one round trip, not two)."""
+    new = (
+        postgresql.insert(events)
+        .values({c: bindparam(c, type_=events.c[c].type) for c in NEW_EVENT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["site", "camera", "kind", "label", "start_at"])
+        .returning(events.c.id)
+        .cte("new_event")
+    )
+    snap = postgresql.insert(snapshots).from_select(
+        ["event_id", "jpeg", "updated_at"],
+        select(
+            new.c.id,
+            bindparam("jpeg", type_=snapshots.c.jpeg.type),
+            bindparam("snap_at", type_=snapshots.c.updated_at.type),
+        ),
+    )
+    return select(new.c.id).add_cte(snap.cte("new_snapshot"))
+
+
+_PG_EVENT_WITH_SNAPSHOT = _pg_event_with_snapshot()
+
+
 def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
     now = time.time()
     stmt = _INSERT_NEW_EVENT.get(conn.dialect.name)
@@ -62,9 +91,12 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
             .on_conflict_do_nothing(index_elements=["site", "camera", "kind", "label", "start_at"])
             .returning(events.c.id)
         )
+    with_snapshot = conn.dialect.name == "postgresql" and ev.snapshot_jpeg is not None
+    params = {"jpeg": ev.snapshot_jpeg, "snap_at": now} if with_snapshot else {}
     new_id = conn.execute(
-        stmt,
-        dict(
+        _PG_EVENT_WITH_SNAPSHOT if with_snapshot else stmt,
+        params
+        | dict(
             site=site, kind=ev.kind, camera=ev.camera, label=ev.label,
             peak_score=ev.peak_score, start_at=ev.start_at, end_at=ev.end_at,
             model_version=ev.model_version, mode=ev.mode,
@@ -81,7 +113,7 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
         changes = {"end_at": ev.end_at, "peak_score": ev.peak_score, "frames": ev.frames}
         update_event_row(conn, found, {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg)
         return found
-    if ev.snapshot_jpeg is not None:
+    if ev.snapshot_jpeg is not None and not with_snapshot:
         put_snapshot(conn, int(new_id), ev.snapshot_jpeg, now)
     return int(new_id)
 
