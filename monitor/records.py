@@ -169,6 +169,40 @@ class Disagreement:
     snapshot_jpeg: bytes | None
 
 
+class EventRow(TypedDict):
+    """An event as the store reads it back (``list_events``, ``get_event``): no JPEG bytes."""
+
+    id: int
+    site: str
+    kind: str
+    camera: str
+    label: str
+    peak_score: float
+    start_at: float
+    end_at: float | None
+    model_version: str
+    mode: str
+    drift_flags: list[str]
+    ood_score: float | None
+    details: dict[str, Any]
+    frames: int
+    review_status: str
+    reviewer: str | None
+    reason_code: str | None
+    note: str | None
+    relabel: str | None
+    reviewed_at: float | None
+    created_at: float
+    updated_at: float
+    has_snapshot: bool
+
+
+class DueNotification(EventRow):
+    """An event the outbox says is due, with the delivery attempts made so far."""
+
+    attempts: int
+
+
 class CameraHealth(TypedDict):
     """One camera in ``/healthz``."""
 

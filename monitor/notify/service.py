@@ -54,6 +54,7 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.notify.mqtt import MqttChannel
 from monitor.notify.webhook import WebhookChannel, verify_signature
+from monitor.records import DueNotification
 from monitor.worker import Worker
 
 __all__ = ["Channel", "NotificationService", "Outbox", "event_payload", "verify_signature"]
@@ -82,7 +83,7 @@ class Outbox(Protocol):
         max_attempts: int,
         retry_before: float,
         limit: int = 100,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[DueNotification]: ...
 
     def record_delivery(
         self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None

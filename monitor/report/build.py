@@ -89,7 +89,9 @@ class ReportData:
 
 def build_report(store: ReportSource, s: ReportSettings) -> ReportData:
     """Read the window's rows from ``store`` and compute every camera's figures."""
-    events = list(store.iter_events(since=s.since, until=s.until, site=s.site))
+    events: list[Row] = [
+        dict(e) for e in store.iter_events(since=s.since, until=s.until, site=s.site)
+    ]
     audits = _all_audit_samples(store, s.since, s.until, s.site)
     stats = store.camera_stats(s.since, s.until, site=s.site)
     candidates = store.candidate_summary(s.since, s.until)

@@ -25,7 +25,7 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,7 +77,7 @@ class ExportSummary:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def event_label(event: dict[str, Any], rejected_as: str | None) -> tuple[str | None, str]:
+def event_label(event: Mapping[str, Any], rejected_as: str | None) -> tuple[str | None, str]:
     """The class an alert's snapshot belongs to (None: not exported) and why, from its verdict."""
     status = event["review_status"]
     if status == "confirmed":

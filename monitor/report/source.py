@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from monitor.records import EventRow
 from monitor.store.score_log import ScoreLog
 
 
@@ -13,7 +14,7 @@ class ReportSource(Protocol):
 
     score_log: ScoreLog
 
-    def iter_events(self, **filters: Any) -> Iterator[dict[str, Any]]: ...
+    def iter_events(self, **filters: Any) -> Iterator[EventRow]: ...
 
     def camera_stats(
         self, since: float | None = None, until: float | None = None, *, site: str | None = None
@@ -51,7 +52,7 @@ class ReportSource(Protocol):
 class DatasetSource(Protocol):
     """The review store as the dataset export sees it: reviewed events, audit labels, their JPEGs."""
 
-    def iter_events(self, **filters: Any) -> Iterator[dict[str, Any]]: ...
+    def iter_events(self, **filters: Any) -> Iterator[EventRow]: ...
 
     def get_snapshot(self, event_id: int) -> bytes | None: ...
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select
 
 from monitor.records import (
+    EventRow,
     NewEvent,
     check_choice,
     check_jpeg,
@@ -131,7 +132,7 @@ class EventQueries(StoreCore):
             self._write("set_verdict", record, None, lambda c: apply_verdict(c, event_id, verdict))
         )
 
-    def get_event(self, event_id: int) -> dict[str, Any] | None:
+    def get_event(self, event_id: int) -> EventRow | None:
         """One event without its snapshot bytes (``has_snapshot`` says whether one exists)."""
         with self._reading() as conn:
             row = conn.execute(select_events().where(events.c.id == event_id)).mappings().first()
@@ -157,7 +158,7 @@ class EventQueries(StoreCore):
         site: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventRow]:
         """Events newest first (start_at, then id), filtered; ``since`` inclusive, ``until`` exclusive.
 
         Args:
@@ -220,7 +221,7 @@ class EventQueries(StoreCore):
         with self._reading() as conn:
             return [dict(r) for r in conn.execute(query).mappings()]
 
-    def iter_events(self, **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_events(self, **filters: Any) -> Iterator[EventRow]:
         """All events matching ``list_events`` filters, newest first, fetched page by page."""
         before: int | None = None
         while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, and_, func, or_, select
 
@@ -14,6 +14,7 @@ from monitor.records import (
     CameraStats,
     CandidateCounts,
     Disagreement,
+    DueNotification,
     check_choice,
     check_jpeg,
 )
@@ -251,7 +252,7 @@ class OperationQueries(StoreCore):
         retry_before: float,
         limit: int = 100,
         now: float | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DueNotification]:
         """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
 
         Gated by the mode recorded on the event (``active``, or ``review``
@@ -273,7 +274,7 @@ class OperationQueries(StoreCore):
         query = self._due_query(channel, since, max_attempts, retry_before, now or time.time())
         with self._reading() as conn:
             rows = conn.execute(query.limit(limit)).mappings().all()
-        return [event_dict(r) for r in rows]
+        return [cast(DueNotification, event_dict(r)) for r in rows]
 
     def claim_notifications(
         self,
@@ -285,7 +286,7 @@ class OperationQueries(StoreCore):
         max_attempts: int,
         retry_before: float,
         limit: int = 100,
-    ) -> list[dict[str, Any]]:
+    ) -> list[DueNotification]:
         """Take a lease on what ``due_notifications`` would return, so no other box sends it.
 
         Atomic on both engines: the candidates are read (on PostgreSQL with
@@ -300,12 +301,12 @@ class OperationQueries(StoreCore):
             The claimed events, oldest first, each with its ``attempts`` so far.
         """
 
-        def write(conn: Connection) -> list[dict[str, Any]]:
+        def write(conn: Connection) -> list[DueNotification]:
             now = time.time()
             query = self._due_query(channel, since, max_attempts, retry_before, now).limit(limit)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=events)
-            rows = [event_dict(r) for r in conn.execute(query).mappings()]
+            rows = [cast(DueNotification, event_dict(r)) for r in conn.execute(query).mappings()]
             if not rows:
                 return []
             d = deliveries.c

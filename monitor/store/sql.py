@@ -8,13 +8,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, ColumnElement, Connection, Select, Table, bindparam, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
-from monitor.records import AuditSample, NewEvent, check_choice
+from monitor.records import AuditSample, EventRow, NewEvent, check_choice
 from monitor.store.schema import audit_samples, events, snapshots, verdicts
 from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 
@@ -217,12 +217,12 @@ def event_filters(
     return clauses + time_filters(events.c.start_at, since, until)
 
 
-def event_dict(row: RowMapping) -> dict[str, Any]:
+def event_dict(row: RowMapping) -> EventRow:
     out = dict(row)
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
     out["has_snapshot"] = bool(out["has_snapshot"])
-    return out
+    return cast(EventRow, out)
 
 
 def event_record(ev: NewEvent) -> dict[str, Any]:

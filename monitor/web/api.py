@@ -183,7 +183,9 @@ def _after_verdict(
     if not ok:
         # The store spilled it: it is applied when the store recovers, in order.
         return JSONResponse({"queued": True, "event": body}, 202)
-    payload = {k: ev[k] for k in ("camera", "label", "mode", "kind", "reviewer", "reason_code")}
+    payload: dict[str, Any] = {
+        k: ev[k] for k in ("camera", "label", "mode", "kind", "reviewer", "reason_code")
+    }
     payload.update(event_id=event_id, status=ev["review_status"], relabel=ev["relabel"], undo=undo)
     _changed(request, "verdict", payload)
     history = history_json(store.verdict_history(event_id))

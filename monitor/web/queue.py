@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from monitor.records import EventRow
 from monitor.store.score_log import ScoreLog
 
 
@@ -15,7 +16,7 @@ class ReviewQueue(Protocol):
     @property
     def healthy(self) -> bool: ...
 
-    def get_event(self, event_id: int) -> dict[str, Any] | None: ...
+    def get_event(self, event_id: int) -> EventRow | None: ...
 
     def get_snapshot(self, event_id: int) -> bytes | None: ...
 
@@ -31,7 +32,7 @@ class ReviewQueue(Protocol):
         site: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
-    ) -> list[dict[str, Any]]: ...
+    ) -> list[EventRow]: ...
 
     def count_events(
         self,

@@ -8,11 +8,13 @@ message that names the parameter, never the exception text.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from monitor.records import EventRow
 from monitor.web.queue import ReviewQueue
 
 PAGE_SIZE = 50
@@ -29,14 +31,14 @@ Store = Annotated[ReviewQueue, Depends(_store)]
 BeforeId = Annotated[int | None, Query(ge=1)]
 
 
-def event_or_404(store: ReviewQueue, event_id: int) -> dict[str, Any]:
+def event_or_404(store: ReviewQueue, event_id: int) -> EventRow:
     ev = store.get_event(event_id)
     if ev is None:
         raise HTTPException(404, f"event {event_id} not found")
     return ev
 
 
-def event_json(ev: dict[str, Any], root: str) -> dict[str, Any]:
+def event_json(ev: Mapping[str, Any], root: str) -> dict[str, Any]:
     """An event for clients: each time as ISO-8601 UTC plus ``<name>_epoch``, and its snapshot URL."""
     out = {k: v for k, v in ev.items() if k != "has_snapshot"}
     for name in TIME_FIELDS:
@@ -111,7 +113,7 @@ def event_page(
     until: float | None,
     limit: int,
     before_id: int | None,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[EventRow], int | None]:
     """One keyset page and the id to continue from (None on the last page)."""
     rows = store.list_events(
         **filters, since=since, until=until, limit=limit + 1, before_id=before_id
