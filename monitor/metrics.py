@@ -108,6 +108,22 @@ class Metrics:
             "Store writes that found the writer's queue full and were spilled on the caller's thread",
             registry=r,
         )
+        self.store_size = Gauge(
+            "bearwatch_store_size_bytes",
+            "The review store's size: the SQLite file and WAL, or the PostgreSQL database",
+            registry=r,
+        )
+        self.snapshots_skipped = Counter(
+            "bearwatch_store_snapshots_skipped_total",
+            "Event snapshots not written because the disk beside the store is (nearly) full",
+            registry=r,
+        )
+        self.retention_removed = Counter(
+            "bearwatch_retention_removed_total",
+            "Rows (or snapshots) the retention worker removed, by kind",
+            ["kind"],
+            registry=r,
+        )
         self.worker_restarts = Counter(
             "bearwatch_worker_restarts_total",
             "Workers restarted by the supervisor",

@@ -198,6 +198,47 @@ class Disagreement:
     snapshot_jpeg: bytes | None
 
 
+class EventRow(TypedDict):
+    """An event as the store reads it back (``list_events``, ``get_event``): no JPEG bytes."""
+
+    id: int
+    site: str
+    kind: str
+    camera: str
+    label: str
+    peak_score: float
+    start_at: float
+    end_at: float | None
+    model_version: str
+    mode: str
+    drift_flags: list[str]
+    ood_score: float | None
+    details: dict[str, Any]
+    frames: int
+    unfamiliar: bool
+    held: bool
+    night_class: str | None
+    review_status: str
+    reviewer: str | None
+    reason_code: str | None
+    note: str | None
+    relabel: str | None
+    reviewed_at: float | None
+    created_at: float
+    updated_at: float
+    last_frame_at: float | None
+    interrupted: bool
+    box: list[float] | None
+    zone: str | None
+    has_snapshot: bool
+
+
+class DueNotification(EventRow):
+    """An event the outbox says is due, with the delivery attempts made so far."""
+
+    attempts: int
+
+
 class CameraHealth(TypedDict):
     """One camera in ``/healthz``."""
 
@@ -231,6 +272,7 @@ class HealthReport(TypedDict):
     providers: list[str]
     store_healthy: bool
     store_backlog: int  # writes waiting for the store-writer thread
+    store_size_bytes: int | None
     workers: dict[str, bool]
     seconds_since_inference: float | None
     cameras: dict[str, CameraHealth]

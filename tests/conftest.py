@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.media import scene
+from tests.postgres import PostgresServer
 
 COLOR_LABELS = ("bear", "empty", "person")
 COLOR_INPUT_HW = (64, 64)
@@ -190,3 +191,17 @@ def no_thread_leaks() -> Iterator[None]:
         t.join(timeout=2.0)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads left running: {still}"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (fails, does not skip, when it is not installed)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> str:
+    """A fresh, empty PostgreSQL database for one test (its URL, with the password)."""
+    return postgres.url(postgres.create_database())

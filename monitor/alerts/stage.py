@@ -22,6 +22,7 @@ import logging
 import queue
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -43,10 +44,15 @@ from monitor.config import CameraConfig
 from monitor.decide.policy import DecisionEvent, DecisionPolicy
 from monitor.frames import Frame, LastDecisions, Prediction
 from monitor.metrics import Metrics
-from monitor.records import AuditSample, NewEvent
-from monitor.store import ReviewStore
+from monitor.records import (
+    AuditSample,
+    CameraStats,
+    CandidateCounts,
+    Disagreement,
+    NewEvent,
+)
 from monitor.store.modes import ModeBook
-from monitor.store.score_log import ScoreRow
+from monitor.store.score_log import ScoreLog, ScoreRow
 from monitor.store.writer import StoreWriter
 from monitor.worker import Worker
 
@@ -56,6 +62,37 @@ SCORE_FLUSH_S = 5.0  # how often buffered score-log rows reach the disk
 # An open event's last frame is written at least this often (camera time), so a
 # crash recovery closes it near where it really was, not at its last new peak.
 TOUCH_EVERY_S = 5.0
+
+
+class AlertSink(Protocol):
+    """What the alert stage asks of the review store: writes that retry and spill, never raise."""
+
+    score_log: ScoreLog
+
+    def add_event(self, ev: NewEvent) -> int | None: ...
+
+    def update_event(
+        self,
+        event_id: int,
+        *,
+        end_at: float | None = None,
+        peak_score: float | None = None,
+        snapshot_jpeg: bytes | None = None,
+        frames: int | None = None,
+        details: Mapping[str, Any] | None = None,
+        last_frame_at: float | None = None,
+        box: tuple[float, float, float, float] | None = None,
+        zone: str | None = None,
+    ) -> bool: ...
+
+    def add_audit_sample(self, sample: AuditSample) -> int | None: ...
+
+    def add_camera_stats(self, rows: list[CameraStats]) -> None: ...
+
+    def add_candidate_comparison(
+        self, counts: CandidateCounts, disagreements: list[Disagreement]
+    ) -> None: ...
+
 
 Observer = Callable[[DecisionEvent, int | None], None]
 
@@ -82,7 +119,7 @@ class AlertStage(Worker):
         cameras: Sequence[CameraConfig],
         labels: Sequence[str],
         model_version: str,
-        store: ReviewStore,
+        store: AlertSink,
         metrics: Metrics,
         snapshot_quality: int = 85,
         clock: Callable[[], float] = time.monotonic,

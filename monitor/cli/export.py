@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from monitor.cli.report import DATE_HELP, InputError, open_store, time_window
+from monitor.cli.report import DATE_HELP, STORE_HELP, InputError, open_store, time_window
 
 FORMATS = ("camtrap-dp", "megadetector")
 LOCATION = re.compile(r"^([a-z0-9][a-z0-9_-]{0,62})=(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)$")
@@ -76,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Camtrap DP: OUT is a folder (datapackage.json, deployments/media/observations"
         ".csv, media/). MegaDetector: OUT is a .json file, the images go to OUT_images/ beside it.",
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--format", choices=FORMATS, required=True, help="camtrap-dp or megadetector")
     p.add_argument(
         "out", type=Path, metavar="OUT", help="folder (camtrap-dp) or .json file (megadetector)"

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
+from monitor.cli import db as db_commands
 from monitor.cli import export as export_commands
 from monitor.cli import report as report_commands
 from monitor.cli import review as review_commands
@@ -95,6 +96,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     review_commands.register(sub)
     report_commands.register(sub)
     export_commands.register(sub)
+    db_commands.register(sub)
     failed = _load_plugins(sub)
     return parser, failed
 

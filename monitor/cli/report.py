@@ -7,6 +7,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from monitor.cli.tables import Counting, table
 from monitor.config import Config, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
+from monitor.store.review_store import open_existing
 
 AGE = re.compile(r"^(\d+)\s*([hdw])$")
 AGE_UNITS_S = {"h": 3600, "d": 86400, "w": 7 * 86400}
@@ -58,13 +60,14 @@ def time_window(args: argparse.Namespace, zone: ZoneInfo) -> tuple[float | None,
     return since, until
 
 
-def open_store(path: Path) -> ReviewStore:
-    """The review store at ``path``, which must exist."""
+STORE_HELP = "the review store: a SQLite file, sqlite:///FILE or postgresql://USER@HOST/DB"
+
+
+def open_store(target: str | Path) -> ReviewStore:
+    """The review store at ``target`` (a path or a URL), which must exist."""
     # ReviewStore creates a missing file; a typo must not produce an empty report.
-    if not path.is_file():
-        raise InputError(f"no such review store: {path}")
     try:
-        return ReviewStore(path)
+        return open_existing(target)
     except StoreError as exc:
         raise InputError(str(exc)) from None
 
@@ -83,7 +86,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"report: {exc}", file=sys.stderr)
         return 2
     try:
-        data = build_report(store, settings_from_config(cfg, since, until))
+        settings = replace(settings_from_config(cfg, since, until), site=args.site)
+        data = build_report(store, settings)
     finally:
         store.close()
     try:
@@ -260,11 +264,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Precision, estimated recall, day vs night, latency, drift, the shadow candidate "
         "and a promotion recommendation per camera.",
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument(
         "--config", type=Path, help="config file: modes, alert labels, time zone, criteria"
     )
     p.add_argument("--since", help=f"start of the window; {DATE_HELP}")
+    p.add_argument("--site", help="only this site's cameras (default: every site in the store)")
     p.add_argument("--until", help="end of the window (default: now); same forms as --since")
     p.add_argument("--out", type=Path, required=True, help="folder for report.html/json and plots")
     p.add_argument("--json", action="store_true", help="print report.json instead of the summary")
@@ -276,7 +281,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Confirmed alerts under their label, relabelled ones under the new label, "
         "labelled audit samples under theirs; DIR/<label>/<source>-<id>.jpg plus manifest.csv.",
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--out", type=Path, required=True, help="the dataset folder (re-runs update it)")
     p.add_argument("--since", help=f"only frames from then on; {DATE_HELP} (times in UTC)")
     p.add_argument("--until", help="only frames before then (default: now)")
@@ -296,7 +301,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "those with at most --max-false-per-day false alerts. Changes nothing unless --apply.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--camera", required=True, help="the camera id")
     p.add_argument("--config", type=Path, help="config file: the camera's current settings")
     p.add_argument("--label", help="the alert label (default: the camera's first alert label)")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from monitor.config import SLUG, Config, is_loopback, load_config
 from monitor.errors import ConfigError, StoreError
 from monitor.store import ReviewStore
+from monitor.store.review_store import open_existing
 
 if TYPE_CHECKING:
     from monitor.web.app import WebServer
@@ -35,14 +36,21 @@ def _fail(command: str, message: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
-def _open_store(path: Path) -> ReviewStore:
-    """The store at ``path``; a missing file is an error (a typo must not create an empty store)."""
-    if not path.is_file():
-        raise CommandError(f"no review store at {path}")
+STORE_HELP = "the review store: a SQLite file, sqlite:///FILE or postgresql://USER@HOST/DB"
+
+
+def _open_store(target: str, site: str = "") -> ReviewStore:
+    """The store at ``target``; a missing file is an error (a typo must not create an empty store)."""
     try:
-        return ReviewStore(path)
+        return open_existing(target, site=site)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
+
+
+def _site(args: argparse.Namespace, cfg: Config | None) -> str:
+    """Whose cameras: ``--site``, else the config's site, else the single-box site ``""``."""
+    given = getattr(args, "site", None)
+    return given if given is not None else (cfg.site if cfg is not None else "")
 
 
 def _load(config: Path | None) -> Config | None:
@@ -74,7 +82,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                 f"{host} is reachable from other machines: give --config with web.auth users, "
                 "or listen on 127.0.0.1"
             )
-        store = _open_store(args.store)
+        store = _open_store(args.store, _site(args, cfg))
     except CommandError as exc:
         return _fail("review", str(exc))
     modes = None
@@ -154,7 +162,7 @@ def cmd_mode_show(args: argparse.Namespace) -> int:
 
     try:
         cfg = _load(args.config)
-        store = _open_store(args.store)
+        store = _open_store(args.store, _site(args, cfg))
     except CommandError as exc:
         return _fail("mode", str(exc))
     try:
@@ -198,7 +206,7 @@ def cmd_mode_set(args: argparse.Namespace) -> int:
         cfg = _load(args.config)
         if cfg is not None and args.camera not in {c.id for c in cfg.cameras}:
             raise CommandError(f"camera {args.camera} is not in {args.config}")
-        store = _open_store(args.store)
+        store = _open_store(args.store, _site(args, cfg))
     except CommandError as exc:
         return _fail("mode", str(exc))
     try:
@@ -250,14 +258,14 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add ``review``, ``verdict``, ``mode`` and ``hash-password`` to the ``bearwatch`` parser."""
     p = sub.add_parser("review", help="serve the review pages against a store (no cameras needed)")
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("--config", type=Path, help="read web.auth, cameras and modes from this config")
     p.add_argument("--host", help="address to listen on (default: the config's, else 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default: the config's, else 8080; 0 = any free)")
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("verdict", help="record a reviewer's verdict on an event")
-    p.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    p.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     p.add_argument("event_id", type=int, metavar="EVENT_ID", help="the event's id")
     p.add_argument("status", metavar="STATUS", help="confirmed, rejected, unsure or relabelled")
     p.add_argument("--reviewer", required=True, help="who gives the verdict (recorded)")
@@ -269,12 +277,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("mode", help="show or change cameras' rollout modes (shadow/review/active)")
     actions = p.add_subparsers(dest="mode_action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="each camera's mode, active hours and last change")
-    show.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    show.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     show.add_argument("--config", type=Path, help="also list configured cameras and their defaults")
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--site", help="whose cameras (default: the config's site, else '')")
     show.set_defaults(func=cmd_mode_show)
     setp = actions.add_parser("set", help="change a camera's mode (the daemon picks it up)")
-    setp.add_argument("--store", type=Path, required=True, help="the review store (SQLite file)")
+    setp.add_argument("--store", required=True, metavar="URL", help=STORE_HELP)
     setp.add_argument("camera", metavar="CAMERA", help="the camera id")
     setp.add_argument("mode", metavar="MODE", help="shadow, review or active")
     setp.add_argument("--by", required=True, help="who changes it (recorded)")
@@ -286,6 +295,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="allow a camera the store and config have never seen (otherwise refused as a typo)",
     )
+    setp.add_argument("--site", help="the box that owns the camera (default: the config's site)")
     setp.set_defaults(func=cmd_mode_set)
 
     p = sub.add_parser("hash-password", help="hash a reviewer's password for web.auth.users")

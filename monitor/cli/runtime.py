@@ -300,6 +300,23 @@ def _bench_capacity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_store_bench(args: argparse.Namespace) -> int:
+    """Events/s written and review-query p95 on one store (prints a table, or JSON)."""
+    from monitor.errors import StoreError
+    from monitor.tools.store_bench import format_result, run_store_bench
+
+    try:
+        result = run_store_bench(
+            args.store, events=args.events, writes=args.writes, repeats=args.repeats,
+            local=Path(args.local),
+        )  # fmt: skip
+    except StoreError as exc:
+        print(f"store-bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_result(result))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the runtime's sub-commands to the ``bearwatch`` parser."""
     p = sub.add_parser("run", help="run the daemon on a config file (systemd runs this)")
@@ -349,7 +366,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         default="auto",
         help="ONNX Runtime provider",
     )
-    p.add_argument("--store", type=Path, help="keep the events in this SQLite file")
+    p.add_argument(
+        "--store", metavar="URL", help="keep the events in this store (a SQLite file or a URL)"
+    )
     p.add_argument(
         "--candidate", type=Path, help="a shadow candidate model to compare with --model"
     )
@@ -487,3 +506,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_view_eval)
+
+    p = sub.add_parser(
+        "store-bench", help="review store: events/s written with snapshots, list p95 at scale"
+    )
+    p.add_argument("--store", required=True, metavar="URL", help="an empty store to fill")
+    p.add_argument("--events", type=int, default=1_000_000, help="history size (default 1M)")
+    p.add_argument("--writes", type=int, default=2000, help="events written one by one")
+    p.add_argument("--repeats", type=int, default=200, help="runs of each query")
+    p.add_argument("--local", default="store-bench.db", help="a server store's spill beside this")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_store_bench)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +154,18 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
             "candidate": candidate,
             "cameras": cams,
             "model": cfg.model.model_copy(update={"path": fix(cfg.model.path)}),
-            "store": cfg.store.model_copy(update={"path": fix(cfg.store.path)}),
+            "store": cfg.store.model_copy(
+                update={"path": fix(cfg.store.path), "url": _fix_sqlite_url(cfg.store.url, fix)}
+            ),
         }
     )
+
+
+def _fix_sqlite_url(url: str | None, fix: Callable[[Path], Path]) -> str | None:
+    """``sqlite:///relative.db`` is relative to the config file too."""
+    if url is None or not url.startswith("sqlite:///"):
+        return url
+    return "sqlite:///" + str(fix(Path(url.removeprefix("sqlite:///"))))
 
 
 def load_config(path: str | Path) -> Config:

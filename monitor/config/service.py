@@ -30,8 +30,19 @@ class BatchingConfig(Strict):
     )
 
 
+STORE_URL = r"^(sqlite:///.+|postgresql(\+psycopg)?://.+)$"
+
+
 class StoreConfig(Strict):
-    path: Path = Field(Path("bearwatch.db"), description="SQLite database file")
+    path: Path = Field(
+        Path("bearwatch.db"),
+        description="SQLite database file; with a server url, where the spill and score log go",
+    )
+    url: str | None = Field(
+        None,
+        pattern=STORE_URL,
+        description="sqlite:///FILE or postgresql://USER:${PG_PASSWORD}@HOST/DB (default: path)",
+    )
     snapshot_quality: int = Field(85, ge=10, le=100, description="JPEG quality of snapshots")
     write_retries: int = Field(5, ge=0, le=100)
     score_log: bool = Field(
@@ -40,6 +51,45 @@ class StoreConfig(Strict):
     score_log_days: int = Field(
         30, ge=0, le=3650, description="days of score log kept (0: keep everything)"
     )
+
+
+class RetentionConfig(Strict):
+    """What the hourly retention worker removes; 0 days keeps that kind of row for ever."""
+
+    enabled: bool = True
+    interval_s: float = Field(3600.0, ge=1.0, le=86_400.0, description="how often it runs")
+    reviewed_days: float = Field(
+        180.0, ge=0.0, le=36_500.0, description="days to keep reviewed events (and snapshots)"
+    )
+    pending_days: float = Field(
+        730.0,
+        ge=0.0,
+        le=36_500.0,
+        description="hard cap: unreviewed events older than this are removed too",
+    )
+    audit_days: float = Field(180.0, ge=0.0, le=36_500.0, description="days of audit samples")
+    stats_days: float = Field(
+        180.0, ge=0.0, le=36_500.0, description="days of camera and candidate statistics"
+    )
+    snapshot_budget_mb: float = Field(
+        2048.0,
+        ge=0.0,
+        description="event snapshots kept per site, MB; oldest reviewed dropped first (0: no budget)",
+    )
+    min_free_mb: float = Field(
+        500.0,
+        ge=0.0,
+        description="below this much free disk beside the store, snapshots are no longer written",
+    )
+
+    @model_validator(mode="after")
+    def _pending_outlive_reviewed(self) -> RetentionConfig:
+        if self.pending_days and self.reviewed_days and self.pending_days < self.reviewed_days:
+            raise ValueError(
+                f"pending_days ({self.pending_days:g}) must be at least reviewed_days"
+                f" ({self.reviewed_days:g}): unreviewed events outlive reviewed ones"
+            )
+        return self
 
 
 class UserConfig(Strict):
@@ -153,6 +203,12 @@ class NotificationsConfig(Strict):
     retry_s: float = Field(
         10.0, gt=0.0, le=3600.0, description="wait before retrying a failed delivery"
     )
+    claim_lease_s: float = Field(
+        60.0,
+        ge=1.0,
+        le=3600.0,
+        description="a box's claim on a due notification; past it (the box died) another sends it",
+    )
 
 
 class AuditConfig(Strict):
@@ -257,10 +313,16 @@ class SupervisorConfig(Strict):
 class Config(Strict):
     """The whole daemon configuration."""
 
+    site: str = Field(
+        "",
+        pattern=r"^([a-z0-9][a-z0-9_-]{0,62})?$",
+        description="this box's name in a fleet sharing one store (camera ids are unique per site)",
+    )
     cameras: list[CameraConfig] = Field(min_length=1)
     model: ModelConfig
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
     drift: DriftConfig = Field(default_factory=DriftConfig)

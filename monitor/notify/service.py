@@ -26,6 +26,7 @@ Payload (UTF-8 JSON; the same bytes on MQTT and in the webhook's POST body)::
                                       # unfamiliar active alert), confirmed
       "id": 42,                       # the event's id in the review store
       "camera": "campsite-north",
+      "site": "lakeside",             # the site of the box that owns the camera ("" for one box)
       "label": "bear",
       "score": 0.93,                  # the event's peak score so far
       "start_time": 1718000000.0,     # UTC epoch seconds
@@ -56,6 +57,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -67,11 +70,10 @@ from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.notify.mqtt import MqttChannel
 from monitor.notify.webhook import WebhookChannel, verify_signature
-from monitor.records import NewEvent
-from monitor.store import ReviewStore
+from monitor.records import DueNotification, NewEvent
 from monitor.worker import Worker
 
-__all__ = ["Channel", "NotificationService", "event_payload", "verify_signature"]
+__all__ = ["Channel", "NotificationService", "Outbox", "event_payload", "verify_signature"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,37 @@ STOP_GRACE_S = 0.3  # what join() lets an in-flight request finish before cuttin
 GRACE_S = 900.0
 BATCH = 100
 MAX_SPILLED = 1000  # active alerts waiting to go out from the spill
+# How long a claim on an outbox row holds: past it, a box that died mid-delivery
+# loses the row and another box sends it. Longer than one pass over a batch.
+LEASE_S = 60.0
+
+
+class Outbox(Protocol):
+    """What the notifier asks of the review store (the outbox)."""
+
+    site: str  # this box's: the site of an alert sent from the spill
+
+    def claim_notifications(
+        self,
+        channel: str,
+        owner: str,
+        *,
+        lease_s: float,
+        since: float,
+        max_attempts: int,
+        retry_before: float,
+        limit: int = 100,
+    ) -> list[DueNotification]: ...
+
+    def record_delivery(
+        self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None: ...
+
+    def release_claims(self, owner: str) -> int: ...
+
+    def record_spilled_delivery(
+        self, ev: NewEvent, channel: str, trigger: str, ok: bool, error: str | None = None
+    ) -> None: ...
 
 
 class Channel(Protocol):
@@ -110,6 +143,7 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
         "type": "new" if event["mode"] == "active" and not event.get("held") else "confirmed",
         "id": int(event["id"]),
         "camera": event["camera"],
+        "site": event.get("site", ""),
         "label": event["label"],
         "score": event["peak_score"],
         "start_time": event["start_at"],
@@ -128,12 +162,13 @@ def event_payload(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def spilled_payload(ev: NewEvent) -> dict[str, Any]:
+def spilled_payload(ev: NewEvent, site: str) -> dict[str, Any]:
     """The notification for an active alert known only from the spill (``id`` is null)."""
     return {
         "type": "new",
         "id": None,
         "camera": ev.camera,
+        "site": site,
         "label": ev.label,
         "score": ev.peak_score,
         "start_time": ev.start_at,
@@ -167,9 +202,11 @@ class NotificationService(Worker):
     def __init__(
         self,
         cfg: NotificationsConfig,
-        store: ReviewStore,
+        store: Outbox,
         metrics: Metrics,
         *,
+        owner: str | None = None,
+        lease_s: float = LEASE_S,
         camera_status: Callable[[], Mapping[str, str]] | None = None,
         sensors: Mapping[str, Sequence[str]] | None = None,
         started_at: float | None = None,
@@ -179,6 +216,10 @@ class NotificationService(Worker):
     ) -> None:
         super().__init__("notify", clock)
         self._cfg, self._store, self._metrics = cfg, store, metrics
+        # Who holds a claim: unique per process, so a restarted daemon does not
+        # mistake its dead predecessor's claims for its own.
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._lease_s = lease_s
         self._camera_status = camera_status
         self._since = (time.time() if started_at is None else started_at) - grace_s
         self._poll_s = poll_s
@@ -256,6 +297,10 @@ class NotificationService(Worker):
                 self._kick.wait(self._poll_s)
             self._publish_status()  # the cameras' last word (the pipeline has stopped)
         finally:
+            try:
+                self._store.release_claims(self.owner)  # what this box claimed but did not send
+            except StoreError as exc:
+                logger.warning("notifications: claims not released (they expire): %s", exc)
             for channel in reversed(opened):
                 try:
                     channel.close()
@@ -285,8 +330,10 @@ class NotificationService(Worker):
         # counted): an outage longer than max_attempts × retry_s must not use
         # up the retries of the alerts raised during it.
         max_attempts = self._cfg.max_attempts if channel.ready else 1
-        rows = self._store.due_notifications(
+        rows = self._store.claim_notifications(
             channel.name,
+            self.owner,
+            lease_s=self._lease_s,
             since=self._since,
             max_attempts=max_attempts,
             retry_before=retry_before,
@@ -303,7 +350,7 @@ class NotificationService(Worker):
         """Send active alerts known only from the spill; record each delivery behind it."""
         while self._spilled and not self.stop_event.is_set():
             ev = self._spilled.popleft()
-            body = json.dumps(spilled_payload(ev), separators=(",", ":")).encode()
+            body = json.dumps(spilled_payload(ev, self._store.site), separators=(",", ":")).encode()
             for channel in self._channels:
                 try:
                     error = channel.send(0, ev.camera, body)  # 0: no id yet

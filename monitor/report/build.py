@@ -29,6 +29,7 @@ from monitor.report.periods import (
     precision_series,
     rounded,
 )
+from monitor.report.source import ReportSource
 from monitor.report.stats import (
     Evidence,
     gating_precision,
@@ -37,7 +38,6 @@ from monitor.report.stats import (
     proportion,
     recommend,
 )
-from monitor.store import ReviewStore
 from monitor.types import NIGHT_CLASSES
 
 NightRule = Callable[[Row, str], bool]
@@ -63,10 +63,12 @@ class ReportSettings:
         config_modes: camera → mode from the config (the store's changes win).
         alert_labels: camera → alert labels from the config.
         default_alert_labels: for cameras the config does not name.
+        site: only this box's rows (events, audit samples, statistics); None: every site.
     """
 
     until: float
     since: float | None = None
+    site: str | None = None
     promotion: PromotionConfig = field(default_factory=PromotionConfig)
     timezone: str = "UTC"
     random_rate: float = AuditConfig().random_rate
@@ -99,11 +101,13 @@ class ReportData:
     thumbnails: dict[int, bytes]
 
 
-def build_report(store: ReviewStore, s: ReportSettings) -> ReportData:
+def build_report(store: ReportSource, s: ReportSettings) -> ReportData:
     """Read the window's rows from ``store`` and compute every camera's figures."""
-    events = list(store.iter_events(since=s.since, until=s.until))
-    audits = _all_audit_samples(store, s.since, s.until)
-    stats = store.camera_stats(s.since, s.until)
+    events: list[Row] = [
+        dict(e) for e in store.iter_events(since=s.since, until=s.until, site=s.site)
+    ]
+    audits = _all_audit_samples(store, s.since, s.until, s.site)
+    stats = store.camera_stats(s.since, s.until, site=s.site)
     candidates = store.candidate_summary(s.since, s.until)
     modes = store.camera_modes()
     cameras = sorted(
@@ -164,11 +168,15 @@ def _summary(s: ReportSettings, width: str, cameras: dict[str, Any]) -> dict[str
     }
 
 
-def _all_audit_samples(store: ReviewStore, since: float | None, until: float | None) -> list[Row]:
+def _all_audit_samples(
+    store: ReportSource, since: float | None, until: float | None, site: str | None = None
+) -> list[Row]:
     rows: list[Row] = []
     before: int | None = None
     while True:
-        page = store.list_audit_samples(since=since, until=until, limit=1000, before_id=before)
+        page = store.list_audit_samples(
+            since=since, until=until, site=site, limit=1000, before_id=before
+        )
         rows += page
         if len(page) < 1000:
             return rows

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.report.media import MediaItem, collect, prepare, write_images
-from monitor.store import ReviewStore
+from monitor.report.source import DatasetSource
 
 PROFILE = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0/camtrap-dp-profile.json"
 TABLE_SCHEMA_URL = "https://raw.githubusercontent.com/tdwg/camtrap-dp/1.0/{}-table-schema.json"
@@ -106,7 +106,7 @@ class CamtrapSummary:
 
 
 def export_camtrap(
-    store: ReviewStore,
+    store: DatasetSource,
     out: Path,
     locations: Mapping[str, Location],
     *,

@@ -25,13 +25,13 @@ import logging
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.store import ReviewStore
+from monitor.report.source import DatasetSource
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class ExportSummary:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def event_label(event: dict[str, Any], rejected_as: str | None) -> tuple[str | None, str]:
+def event_label(event: Mapping[str, Any], rejected_as: str | None) -> tuple[str | None, str]:
     """The class an alert's snapshot belongs to (None: not exported) and why, from its verdict."""
     status = event["review_status"]
     if status == "confirmed":
@@ -92,7 +92,7 @@ def event_label(event: dict[str, Any], rejected_as: str | None) -> tuple[str | N
 
 
 def export_dataset(
-    store: ReviewStore,
+    store: DatasetSource,
     out: Path,
     *,
     since: float | None = None,
@@ -136,7 +136,7 @@ def export_dataset(
 
 
 def _candidates(
-    store: ReviewStore,
+    store: DatasetSource,
     since: float | None,
     until: float | None,
     rejected_as: str | None,
@@ -182,7 +182,7 @@ def _row(
 
 
 def _labelled_audits(
-    store: ReviewStore, since: float | None, until: float | None
+    store: DatasetSource, since: float | None, until: float | None
 ) -> Iterator[dict[str, Any]]:
     before: int | None = None
     while True:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from monitor.store import ReviewStore
+from monitor.records import EventRow
+from monitor.report.source import DatasetSource
 
 PAGE = 1000
 MEDIA_DIR = "media"
@@ -65,7 +66,7 @@ class MediaItem:
     model_version: str
 
 
-def collect(store: ReviewStore, since: float | None, until: float | None) -> list[MediaItem]:
+def collect(store: DatasetSource, since: float | None, until: float | None) -> list[MediaItem]:
     """Every alert with a snapshot and every audit sample in [since, until), oldest first."""
     items = [_from_event(ev) for ev in store.iter_events(kind="alert", since=since, until=until)
              if ev["has_snapshot"]]  # fmt: skip
@@ -73,7 +74,7 @@ def collect(store: ReviewStore, since: float | None, until: float | None) -> lis
     return sorted(items, key=lambda m: (m.timestamp, m.media_id))
 
 
-def write_images(store: ReviewStore, items: list[MediaItem], root: Path) -> int:
+def write_images(store: DatasetSource, items: list[MediaItem], root: Path) -> int:
     """Write each item's JPEG under ``root``; returns how many were written."""
     written = 0
     for m in items:
@@ -112,7 +113,7 @@ def prepare(out: Path, *, folder: bool, force: bool) -> None:
 
 
 def _audits(
-    store: ReviewStore, since: float | None, until: float | None
+    store: DatasetSource, since: float | None, until: float | None
 ) -> Iterator[dict[str, Any]]:
     before: int | None = None
     while True:
@@ -123,7 +124,7 @@ def _audits(
         before = int(page[-1]["id"])
 
 
-def _from_event(ev: dict[str, Any]) -> MediaItem:
+def _from_event(ev: EventRow) -> MediaItem:
     status = ev["review_status"]
     human = {"confirmed": ev["label"], "relabelled": ev["relabel"]}.get(status)
     media_id = f"event-{ev['id']}"

@@ -23,7 +23,7 @@ from typing import Any
 
 from monitor.report.camtrap import LABEL_TYPES
 from monitor.report.media import MediaItem, collect, prepare, write_images
-from monitor.store import ReviewStore
+from monitor.report.source import DatasetSource
 
 FORMAT_VERSION = "1.4"
 DETECTION_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
@@ -44,7 +44,7 @@ def image_folder(out: Path) -> Path:
 
 
 def export_megadetector(
-    store: ReviewStore,
+    store: DatasetSource,
     out: Path,
     *,
     since: float | None = None,

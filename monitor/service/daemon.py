@@ -31,6 +31,7 @@ from monitor.service.pipeline import Pipeline
 from monitor.service.sdnotify import Notifier, watchdog_interval_s
 from monitor.service.supervisor import Supervised, Supervisor
 from monitor.store import ReviewStore
+from monitor.store.retention import RetentionWorker
 from monitor.web.app import LOOPBACK_HOSTS, WebServer, create_app
 from monitor.worker import Deadline
 
@@ -75,6 +76,7 @@ class Services:
         self.notifications = self._new_notifications()
         self.web: WebServer | None = None
         self._app: Any = None
+        self.retention = self._new_retention()
         pipeline.alerts.observers.append(self._wake_on_start)
         # The spill is the commit point: an active alert it holds goes out now.
         pipeline.alerts.on_spilled.append(lambda ev: self.notifications.send_spilled(ev))
@@ -84,10 +86,18 @@ class Services:
             self.cfg.notifications,
             self.store,
             self.metrics,
+            lease_s=self.cfg.notifications.claim_lease_s,
             camera_status=lambda: {cam: w.status for cam, w in self.pipeline.captures.items()},
             sensors={c.id: tuple(c.decision.alert_labels) for c in self.cfg.cameras if c.enabled},
             started_at=self.started_at,
         )
+
+    def _new_retention(self) -> RetentionWorker:
+        return RetentionWorker(self.store, self.cfg.retention, self.metrics)
+
+    def restart_retention(self) -> None:
+        self.retention = self._new_retention()
+        self.retention.start()
 
     def _wake_on_start(self, ev: DecisionEvent, event_id: int | None) -> None:
         if ev.kind == "start":  # updates and ends are not notified: no need to look
@@ -112,6 +122,8 @@ class Services:
             extra["notify"] = self.notifications.is_alive()
         if self.web is not None:
             extra["web"] = self.web.is_alive()
+        if self.cfg.retention.enabled:
+            extra["retention"] = self.retention.is_alive()
         report["workers"].update(extra)
         report["problems"] += [
             f"worker {name} is not running" for name, up in extra.items() if not up
@@ -150,6 +162,8 @@ class Services:
     def start(self) -> None:
         if self.notifications.enabled:
             self.notifications.start()
+        if self.cfg.retention.enabled:
+            self.retention.start()
 
     def supervised(self) -> list[Supervised]:
         items = []
@@ -161,6 +175,15 @@ class Services:
                     lambda: self.notifications,
                     self.restart_notifications,
                     stuck_after_s=stuck_s,
+                )
+            )
+        if self.cfg.retention.enabled:
+            items.append(
+                Supervised(
+                    "retention",
+                    lambda: self.retention,
+                    self.restart_retention,
+                    stuck_after_s=None,  # one pass over a big store may take a while
                 )
             )
         if self.web is not None:
@@ -182,11 +205,33 @@ class Services:
         """After the pipeline (its last alerts are stored), before the store closes."""
         stuck = []
         self.notifications.stop()
+        self.retention.stop()
         if not self.notifications.join(deadline.remaining(floor_s=0.5)):
             stuck.append("notify")
+        if not self.retention.join(deadline.remaining(floor_s=0.5)):
+            stuck.append("retention")
         if self.web is not None and not self.web.stop(deadline.remaining(floor_s=0.5)):
             stuck.append("web")
         return stuck
+
+
+def open_configured_store(cfg: Config, metrics: Metrics) -> ReviewStore:
+    """The store the config names: ``store.url`` (default: the SQLite file ``store.path``).
+
+    Raises:
+        StoreError: one line naming the store (password redacted): unreachable,
+            refused, no schema or an old one on a server (naming
+            ``bearwatch db upgrade``), or upgraded by a newer bearwatch.
+    """
+    return ReviewStore(
+        cfg.store.url or cfg.store.path,
+        site=cfg.site,
+        local_path=cfg.store.path,
+        retries=cfg.store.write_retries,
+        metrics=metrics,
+        score_log_days=cfg.store.score_log_days,
+        min_free_mb=cfg.retention.min_free_mb if cfg.retention.enabled else 0.0,
+    )
 
 
 def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = None) -> int:
@@ -210,14 +255,11 @@ def run_daemon(cfg: Config, stop: threading.Event, notifier: Notifier | None = N
         logger.error("refusing to start: %s", exc)
         return exc.exit_code
     try:
-        store = ReviewStore(
-            cfg.store.path,
-            retries=cfg.store.write_retries,
-            metrics=metrics,
-            score_log_days=cfg.store.score_log_days,
-        )
+        store = open_configured_store(cfg, metrics)
     except StoreError as exc:
-        logger.error("refusing to start: %s (check store.path)", exc)
+        logger.error(
+            "refusing to start: %s (check %s)", exc, "store.url" if cfg.store.url else "store.path"
+        )
         return exc.exit_code
     try:
         # No alert stage runs yet: every event still open was left so by a crash.

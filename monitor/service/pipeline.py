@@ -379,6 +379,7 @@ class Pipeline:
             "providers": list(self.classifier.providers),
             "store_healthy": self.store.healthy,
             "store_backlog": self.writer.backlog,
+            "store_size_bytes": self.store.size_bytes_cached,
             "workers": workers,
             "seconds_since_inference": None if last_inf is None else round(now - last_inf, 3),
             "cameras": cams,

@@ -6,17 +6,21 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
+from sqlalchemy import Connection, and_, func, or_, select
+
 from monitor.records import (
+    EventRow,
     NewEvent,
     check_choice,
     check_jpeg,
 )
 from monitor.store.core import StoreCore
+from monitor.store.schema import audit_samples, events, snapshots, verdicts
 from monitor.store.sql import (
     MAX_LIST_LIMIT,
-    SELECT_EVENTS,
     apply_verdict,
     box_json,
     close_interrupted,
@@ -26,6 +30,7 @@ from monitor.store.sql import (
     event_key,
     event_record,
     insert_event,
+    select_events,
     to_json,
     update_event_row,
 )
@@ -46,8 +51,16 @@ class EventQueries(StoreCore):
             not added twice: that row takes this end_at, peak_score, frames,
             details and snapshot, and its id is returned.
         """
-        record = {"op": "add", "event": event_record(ev)}
-        return self._write("add_event", record, ev.snapshot_jpeg, lambda c: insert_event(c, ev))
+        if ev.snapshot_jpeg is not None and not self.snapshots_allowed():
+            ev = replace(ev, snapshot_jpeg=None)
+        record = {"op": "add", "site": self.site, "event": event_record(ev)}
+
+        def write(conn: Connection) -> int:
+            # A "disk full" on an earlier attempt stops snapshots: this one keeps the row.
+            keep = replace(ev, snapshot_jpeg=None) if self._disk_low else ev
+            return insert_event(conn, keep, self.site)
+
+        return self._write("add_event", record, ev.snapshot_jpeg, write)
 
     def update_event(
         self,
@@ -73,6 +86,8 @@ class EventQueries(StoreCore):
             exist or the write gave up (it is then spilled and replayed later).
         """
         check_jpeg(snapshot_jpeg)
+        if snapshot_jpeg is not None and not self.snapshots_allowed():
+            snapshot_jpeg = None
         changes: dict[str, Any] = {
             "end_at": None if end_at is None else float(end_at),
             "peak_score": None if peak_score is None else float(peak_score),
@@ -154,7 +169,7 @@ class EventQueries(StoreCore):
         outbox sees the delivery and does not send the event again. Never
         waits for a locked database (the notification has already gone out).
         """
-        key = event_key(ev)
+        key = event_key(ev, self.site)
         record = {
             "op": "delivery", "key": key, "channel": channel, "trigger": trigger,
             "ok": ok, "error": error,
@@ -168,11 +183,12 @@ class EventQueries(StoreCore):
             )
 
     def close_interrupted_events(self) -> list[tuple[int, str, float]]:
-        """At start, before any camera runs: close events a crash left open, marked interrupted.
+        """At start, before any camera runs: close this site's events a crash left open, marked interrupted.
 
         Each closes at its last recorded frame (``last_frame_at``; the start for
         rows written before that column existed). Only the daemon calls this,
-        and only while no alert stage of its own is running.
+        and only while no alert stage of its own is running; other sites'
+        events (other boxes sharing the store) are left alone.
 
         Returns:
             ``(id, camera, end_at)`` per event closed.
@@ -181,7 +197,9 @@ class EventQueries(StoreCore):
             StoreError: when the store cannot be written (the daemon refuses to start
                 rather than leave events open for ever).
         """
-        closed = self._write_or_raise("close_interrupted", close_interrupted)
+        closed = self._write_or_raise(
+            "close_interrupted", lambda c: close_interrupted(c, self.site)
+        )
         for event_id, camera, end_at in closed:
             logger.warning(
                 "review store: event %d on camera %s was left open by a crash; "
@@ -190,19 +208,19 @@ class EventQueries(StoreCore):
             )  # fmt: skip
         return closed
 
-    def get_event(self, event_id: int) -> dict[str, Any] | None:
+    def get_event(self, event_id: int) -> EventRow | None:
         """One event without its snapshot bytes (``has_snapshot`` says whether one exists)."""
         with self._reading() as conn:
-            rows = conn.execute(SELECT_EVENTS + " WHERE e.id = ?", (event_id,)).fetchall()
-        return event_dict(rows[0]) if rows else None
+            row = conn.execute(select_events().where(events.c.id == event_id)).mappings().first()
+        return event_dict(row) if row is not None else None
 
     def get_snapshot(self, event_id: int) -> bytes | None:
         """The event's JPEG, or None when it has none (or does not exist)."""
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT jpeg FROM snapshots WHERE event_id = ?", (event_id,)
-            ).fetchall()
-        return bytes(rows[0][0]) if rows else None
+            jpeg = conn.execute(
+                select(snapshots.c.jpeg).where(snapshots.c.event_id == event_id)
+            ).scalar()
+        return bytes(jpeg) if jpeg is not None else None
 
     def list_events(
         self,
@@ -213,9 +231,10 @@ class EventQueries(StoreCore):
         kind: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        site: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[EventRow]:
         """Events newest first (start_at, then id), filtered; ``since`` inclusive, ``until`` exclusive.
 
         Args:
@@ -228,15 +247,23 @@ class EventQueries(StoreCore):
         """
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit must be within 1..{MAX_LIST_LIMIT}, got {limit}")
-        clauses, params = event_filters(camera, status, label, kind, since, until)
+        clauses = event_filters(camera, status, label, kind, since, until, site)
         if before_id is not None:
-            anchor = "(SELECT start_at FROM events WHERE id = ?)"
-            clauses.append(f"(e.start_at < {anchor} OR (e.start_at = {anchor} AND e.id < ?))")
-            params += [before_id, before_id, before_id]
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
-        sql = f"{SELECT_EVENTS}{where} ORDER BY e.start_at DESC, e.id DESC LIMIT ?"
+            anchor = select(events.c.start_at).where(events.c.id == before_id).scalar_subquery()
+            clauses.append(
+                or_(
+                    events.c.start_at < anchor,
+                    and_(events.c.start_at == anchor, events.c.id < before_id),
+                )
+            )
+        query = (
+            select_events()
+            .where(*clauses)
+            .order_by(events.c.start_at.desc(), events.c.id.desc())
+            .limit(limit)
+        )
         with self._reading() as conn:
-            rows = conn.execute(sql, [*params, limit]).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [event_dict(r) for r in rows]
 
     def count_events(
@@ -248,28 +275,29 @@ class EventQueries(StoreCore):
         kind: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        site: str | None = None,
     ) -> int:
         """How many events match the same filters as ``list_events``."""
-        clauses, params = event_filters(camera, status, label, kind, since, until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        clauses = event_filters(camera, status, label, kind, since, until, site)
         with self._reading() as conn:
             return int(
-                conn.execute(f"SELECT COUNT(*) FROM events e{where}", params).fetchall()[0][0]
+                conn.execute(select(func.count()).select_from(events).where(*clauses)).scalar_one()
             )
 
     # --- review history -------------------------------------------------------
 
     def verdict_history(self, event_id: int) -> list[dict[str, Any]]:
         """Every verdict given on an event, oldest first (who, when, what, why)."""
+        v = verdicts.c
+        query = (
+            select(v.status, v.reviewer, v.reason_code, v.note, v.relabel, v.reviewed_at)
+            .where(v.event_id == event_id)
+            .order_by(v.reviewed_at, v.id)
+        )
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT status, reviewer, reason_code, note, relabel, reviewed_at FROM verdicts"
-                " WHERE event_id = ? ORDER BY reviewed_at, id",
-                (event_id,),
-            ).fetchall()
-        return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
-    def iter_events(self, **filters: Any) -> Iterator[dict[str, Any]]:
+    def iter_events(self, **filters: Any) -> Iterator[EventRow]:
         """All events matching ``list_events`` filters, newest first, fetched page by page."""
         before: int | None = None
         while True:
@@ -279,37 +307,23 @@ class EventQueries(StoreCore):
                 return
             before = int(page[-1]["id"])
 
-    # --- rollout modes ----------------------------------------------------------
-
     # --- review page queries ---
 
     def event_cameras(self) -> list[str]:
-        """Every camera that has events, sorted.
+        """Every camera that has events, sorted (all sites)."""
+        return self._distinct(events.c.camera)
 
-        A loose index scan (one index probe per distinct camera, portable SQL)
-        instead of ``SELECT DISTINCT``, which would read every event row.
-        """
-        sql = (
-            "WITH RECURSIVE c(camera) AS (SELECT MIN(camera) FROM events UNION ALL"
-            " SELECT (SELECT MIN(camera) FROM events WHERE camera > c.camera) FROM c"
-            " WHERE c.camera IS NOT NULL) SELECT camera FROM c WHERE camera IS NOT NULL"
-        )
-        with self._reading() as conn:
-            return [str(r[0]) for r in conn.execute(sql).fetchall()]
+    def event_sites(self) -> list[str]:
+        """Every site that has events, sorted (the review page's site filter)."""
+        return self._distinct(events.c.site)
 
     def seen_labels(self) -> list[str]:
         """The model's labels as seen in the store: alert events' labels and the newest audit sample's classes."""
-        sql = (
-            "WITH RECURSIVE l(label) AS ("
-            "SELECT MIN(label) FROM events WHERE kind = 'alert' UNION ALL"
-            " SELECT (SELECT MIN(label) FROM events WHERE label > l.label AND kind = 'alert')"
-            " FROM l WHERE l.label IS NOT NULL) SELECT label FROM l WHERE label IS NOT NULL"
-        )
+        labels = set(self._distinct(events.c.label, events.c.kind == "alert"))
         with self._reading() as conn:
-            labels = {str(r[0]) for r in conn.execute(sql).fetchall()}
             newest = conn.execute(
-                "SELECT probs FROM audit_samples ORDER BY id DESC LIMIT 1"
-            ).fetchall()
-        if newest:
-            labels.update(str(k) for k in json.loads(newest[0][0]))
+                select(audit_samples.c.probs).order_by(audit_samples.c.id.desc()).limit(1)
+            ).scalar()
+        if newest is not None:
+            labels.update(str(k) for k in json.loads(newest))
         return sorted(labels)

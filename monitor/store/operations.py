@@ -1,26 +1,40 @@
-"""The store's other tables: rollout modes, audit samples, deliveries, camera statistics, candidate comparisons."""
+"""The store's other tables: rollout modes, audit samples, the outbox, camera statistics, candidate comparisons."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Connection, and_, func, or_, select
 
 from monitor.records import (
     AuditSample,
     CameraStats,
     CandidateCounts,
     Disagreement,
+    DueNotification,
     check_choice,
     check_jpeg,
 )
 from monitor.store.core import StoreCore
+from monitor.store.schema import (
+    audit_samples,
+    camera_modes,
+    camera_stats,
+    candidate_disagreements,
+    candidate_frames,
+    deliveries,
+    events,
+    mode_changes,
+    revoked_sessions,
+)
 from monitor.store.sql import (
-    SELECT_EVENTS,
     event_dict,
     insert_audit,
+    insert_for,
+    select_events,
     time_filters,
     upsert_delivery,
 )
@@ -32,13 +46,13 @@ logger = logging.getLogger(__name__)
 class OperationQueries(StoreCore):
     """Everything beside events that the daemon records and the report reads."""
 
-    def camera_modes(self) -> dict[str, dict[str, Any]]:
-        """The modes set at runtime (page or CLI), by camera; cameras never changed are absent."""
+    def camera_modes(self, site: str | None = None) -> dict[str, dict[str, Any]]:
+        """The modes set at runtime (page or CLI) for ``site`` (default: this box's), by camera."""
+        m = camera_modes.c
+        query = select(m.camera, m.mode, m.active_hours, m.changed_by, m.reason, m.changed_at)
+        query = query.where(m.site == (self.site if site is None else site))
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT camera, mode, active_hours, changed_by, reason, changed_at FROM camera_modes"
-            ).fetchall()
-        return {r["camera"]: dict(r) for r in rows}
+            return {r["camera"]: dict(r) for r in conn.execute(query).mappings()}
 
     def set_camera_mode(
         self,
@@ -49,8 +63,12 @@ class OperationQueries(StoreCore):
         active_hours: str | None = None,
         *,
         changed_at: float | None = None,
+        site: str | None = None,
     ) -> None:
         """Change a camera's rollout mode and record who, when and why.
+
+        The daemon that owns the camera (``site``, default this box's) re-reads
+        the modes every few seconds, so a change made on any box's page reaches it.
 
         Raises:
             ValueError: for an unknown mode or an empty person or reason.
@@ -60,53 +78,57 @@ class OperationQueries(StoreCore):
         if not changed_by or not reason.strip():
             raise ValueError("a mode change needs who (changed_by) and why (reason)")
         at = time.time() if changed_at is None else changed_at
+        where = self.site if site is None else site
 
-        def write(conn: sqlite3.Connection) -> None:
-            old = conn.execute(
-                "SELECT mode FROM camera_modes WHERE camera = ?", (camera,)
-            ).fetchall()
+        def write(conn: Connection) -> None:
+            m = camera_modes.c
+            old = conn.execute(select(m.mode).where(m.site == where, m.camera == camera)).scalar()
+            row = {
+                "mode": mode,
+                "active_hours": active_hours,
+                "changed_by": changed_by,
+                "reason": reason,
+                "changed_at": at,
+            }
+            stmt = insert_for(conn, camera_modes).values(site=where, camera=camera, **row)
             conn.execute(
-                "INSERT INTO camera_modes (camera, mode, active_hours, changed_by, reason, changed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (camera) DO UPDATE SET mode = excluded.mode,"
-                " active_hours = excluded.active_hours, changed_by = excluded.changed_by,"
-                " reason = excluded.reason, changed_at = excluded.changed_at",
-                (camera, mode, active_hours, changed_by, reason, at),
+                stmt.on_conflict_do_update(
+                    index_elements=[m.site, m.camera],
+                    set_={k: stmt.excluded[k] for k in row},
+                )
             )
             conn.execute(
-                "INSERT INTO mode_changes (camera, old_mode, new_mode, active_hours, changed_by, reason,"
-                " changed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (camera, old[0][0] if old else None, mode, active_hours, changed_by, reason, at),
-            )
+                mode_changes.insert().values(
+                    site=where, camera=camera, old_mode=old, new_mode=mode,
+                    active_hours=active_hours, changed_by=changed_by, reason=reason, changed_at=at,
+                )
+            )  # fmt: skip
 
         self._write_or_raise("set_camera_mode", write)
 
     def mode_history(self, camera: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
         """Mode changes, newest first."""
-        where, params = (" WHERE camera = ?", [camera]) if camera else ("", [])
+        c = mode_changes.c
+        query = select(
+            c.id, c.site, c.camera, c.old_mode, c.new_mode, c.active_hours, c.changed_by,
+            c.reason, c.changed_at,
+        )  # fmt: skip
+        if camera:
+            query = query.where(c.camera == camera)
+        query = query.order_by(c.changed_at.desc(), c.id.desc()).limit(limit)
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT id, camera, old_mode, new_mode, active_hours, changed_by, reason, changed_at"
-                f" FROM mode_changes{where} ORDER BY changed_at DESC, id DESC LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-        return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(query).mappings()]
 
     # --- audit samples ----------------------------------------------------------
 
     def add_audit_sample(self, sample: AuditSample) -> int | None:
         """Store a frame the model did not alert on, for a human to label. None if it failed (logged)."""
         check_jpeg(sample.snapshot_jpeg)
-        return self._write_or_log("add_audit_sample", lambda c: insert_audit(c, sample))
+        return self._write_or_log("add_audit_sample", lambda c: insert_audit(c, sample, self.site))
 
     def audit_cameras(self) -> list[str]:
-        """Every camera that has audit samples, sorted (a loose scan of the camera/time index)."""
-        sql = (
-            "WITH RECURSIVE c(camera) AS (SELECT MIN(camera) FROM audit_samples UNION ALL"
-            " SELECT (SELECT MIN(camera) FROM audit_samples WHERE camera > c.camera) FROM c"
-            " WHERE c.camera IS NOT NULL) SELECT camera FROM c WHERE camera IS NOT NULL"
-        )
-        with self._reading() as conn:
-            return [str(r[0]) for r in conn.execute(sql).fetchall()]
+        """Every camera that has audit samples, sorted, all sites (a loose scan of the camera/time index)."""
+        return self._distinct(audit_samples.c.camera)
 
     def list_audit_samples(
         self,
@@ -115,39 +137,55 @@ class OperationQueries(StoreCore):
         labelled: bool | None = None,
         since: float | None = None,
         until: float | None = None,
+        site: str | None = None,
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Audit samples newest first (without snapshot bytes)."""
-        clauses, params = time_filters("captured_at", since, until)
+        """Audit samples newest first (without snapshot bytes); every site's unless ``site`` is given."""
+        a = audit_samples.c
+        clauses = time_filters(a.captured_at, since, until)
+        if site is not None:
+            clauses.append(a.site == site)
         if camera is not None:
-            clauses.append("camera = ?")
-            params.append(camera)
+            clauses.append(a.camera == camera)
         if labelled is not None:
-            clauses.append("label IS NOT NULL" if labelled else "label IS NULL")
+            clauses.append(a.label.is_not(None) if labelled else a.label.is_(None))
         if before_id is not None:
-            clauses.append("id < ?")
-            params.append(before_id)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+            clauses.append(a.id < before_id)
+        query = (
+            select(
+                a.id,
+                a.site,
+                a.camera,
+                a.captured_at,
+                a.reason,
+                a.model_version,
+                a.predicted_label,
+                a.alert_score,
+                a.probs,
+                a.label,
+                a.labelled_by,
+                a.labelled_at,
+                a.note,
+                a.night_class,
+                a.snapshot.is_not(None).label("has_snapshot"),
+            )  # fmt: skip
+            .where(*clauses)
+            .order_by(a.id.desc())
+            .limit(min(max(limit, 1), 100_000))
+        )
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT id, camera, captured_at, reason, model_version, predicted_label, alert_score,"
-                " probs, label, labelled_by, labelled_at, note, night_class,"
-                " snapshot IS NOT NULL AS has_snapshot"
-                f" FROM audit_samples{where} ORDER BY id DESC LIMIT ?",
-                [*params, min(max(limit, 1), 100_000)],
-            ).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [
             {**dict(r), "probs": json.loads(r["probs"]), "has_snapshot": bool(r["has_snapshot"])}
             for r in rows
         ]
 
     def get_audit_snapshot(self, sample_id: int) -> bytes | None:
+        a = audit_samples.c
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT snapshot FROM audit_samples WHERE id = ?", (sample_id,)
-            ).fetchall()
-        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+            jpeg = conn.execute(select(a.snapshot).where(a.id == sample_id)).scalar()
+        return bytes(jpeg) if jpeg is not None else None
 
     def label_audit_sample(
         self, sample_id: int, label: str, labelled_by: str, note: str | None = None
@@ -156,106 +194,265 @@ class OperationQueries(StoreCore):
         if not label or not labelled_by:
             raise ValueError("an audit label needs a label and who gave it")
 
-        def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE audit_samples SET label = ?, labelled_by = ?, labelled_at = ?, note = ? WHERE id = ?",
-                (label, labelled_by, time.time(), note, sample_id),
+        def write(conn: Connection) -> bool:
+            result = conn.execute(
+                audit_samples.update()
+                .where(audit_samples.c.id == sample_id)
+                .values(label=label, labelled_by=labelled_by, labelled_at=time.time(), note=note)
             )
-            return cur.rowcount > 0
+            return result.rowcount > 0
 
         return bool(self._write_or_raise("label_audit_sample", write))
 
     def clear_audit_label(self, sample_id: int) -> bool:
         """Take a human label back (an undo on the audit page); False when there is no such sample."""
 
-        def write(conn: sqlite3.Connection) -> bool:
-            cur = conn.execute(
-                "UPDATE audit_samples SET label = NULL, labelled_by = NULL, labelled_at = NULL,"
-                " note = NULL WHERE id = ?",
-                (sample_id,),
+        def write(conn: Connection) -> bool:
+            result = conn.execute(
+                audit_samples.update()
+                .where(audit_samples.c.id == sample_id)
+                .values(label=None, labelled_by=None, labelled_at=None, note=None)
             )
-            return cur.rowcount > 0
+            return result.rowcount > 0
 
         return bool(self._write_or_raise("clear_audit_label", write))
 
-    # --- notifications ----------------------------------------------------------
-
-    # --- web sessions -------------------------------------------------------------
+    # --- web sessions -----------------------------------------------------------
 
     def revoke_session(self, session_id: str, expires_at: float) -> None:
         """Remember a signed-out session until its cookie would have expired anyway.
+
+        Shared by every box's web server on a fleet store, so a sign-out on one
+        page ends the session on all of them.
 
         Raises:
             StoreError: when it cannot be stored (the web still refuses the
                 session in this process).
         """
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM revoked_sessions WHERE expires_at < ?", (time.time(),))
+        def write(conn: Connection) -> None:
+            r = revoked_sessions.c
+            conn.execute(revoked_sessions.delete().where(r.expires_at < time.time()))
             conn.execute(
-                "INSERT INTO revoked_sessions (session_id, expires_at) VALUES (?, ?)"
-                " ON CONFLICT (session_id) DO NOTHING",
-                (session_id, float(expires_at)),
+                insert_for(conn, revoked_sessions)
+                .values(session_id=session_id, expires_at=float(expires_at))
+                .on_conflict_do_nothing(index_elements=[r.session_id])
             )
 
         self._write_or_raise("revoke_session", write)
 
     def revoked_sessions(self) -> dict[str, float]:
         """Session ids signed out and not yet expired, with when each would expire."""
+        r = revoked_sessions.c
+        query = select(r.session_id, r.expires_at).where(r.expires_at >= time.time())
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT session_id, expires_at FROM revoked_sessions WHERE expires_at >= ?",
-                (time.time(),),
-            ).fetchall()
-        return {str(r[0]): float(r[1]) for r in rows}
+            return {str(row[0]): float(row[1]) for row in conn.execute(query)}
+
+    # --- notifications: the outbox ----------------------------------------------
 
     def record_delivery(
-        self, event_id: int, channel: str, trigger: str, ok: bool, error: str | None = None
+        self,
+        event_id: int,
+        channel: str,
+        trigger: str,
+        ok: bool,
+        error: str | None = None,
     ) -> None:
-        """Note one delivery attempt (attempts add up; the last error is kept)."""
+        """Note one delivery attempt (attempts add up; the last error is kept) and release the claim."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Connection) -> None:
             upsert_delivery(conn, event_id, channel, trigger, ok, error)
 
         self._write_or_raise("record_delivery", write)
 
     def deliveries(self, event_id: int | None = None) -> list[dict[str, Any]]:
-        where, params = (" WHERE event_id = ?", [event_id]) if event_id is not None else ("", [])
+        d = deliveries.c
+        query = select(
+            d.event_id, d.channel, d.trigger, d.status, d.attempts, d.last_error, d.updated_at,
+            d.claimed_by, d.claim_until,
+        )  # fmt: skip
+        if event_id is not None:
+            query = query.where(d.event_id == event_id)
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT event_id, channel, trigger, status, attempts, last_error, updated_at"
-                f" FROM deliveries{where} ORDER BY event_id, channel",
-                params,
-            ).fetchall()
-        return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(query.order_by(d.event_id, d.channel)).mappings()]
+
+    def due_notifications(
+        self,
+        channel: str,
+        *,
+        since: float,
+        max_attempts: int,
+        retry_before: float,
+        limit: int = 100,
+        now: float | None = None,
+    ) -> list[DueNotification]:
+        """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
+
+        Gated by the mode recorded on the event (``active``, or ``review``
+        once confirmed; never ``shadow``); an active alert *held* because it was
+        unfamiliar goes out like a review one, once a person confirms it. A failed delivery comes back only once its last attempt is
+        older than ``retry_before`` (so events waiting out a retry cannot fill
+        ``limit`` and starve new ones), and a review-mode event counts from its
+        verdict, so one raised before a restart and confirmed after it (perhaps
+        on the standalone review page) is still sent. An event another box has
+        claimed (``claim_notifications``) is left out until its lease expires.
+
+        Args:
+            channel: ``mqtt`` or ``webhook``.
+            since: UTC epoch; active events created, or review events confirmed, before it are skipped.
+            max_attempts: a delivery that failed this many times is not tried again.
+            retry_before: UTC epoch; a failed delivery last tried after it waits.
+            limit: at most this many events.
+            now: the clock leases are compared with (default: now).
+        """
+        query = self._due_query(channel, since, max_attempts, retry_before, now or time.time())
+        with self._reading() as conn:
+            rows = conn.execute(query.limit(limit)).mappings().all()
+        return [cast(DueNotification, event_dict(r)) for r in rows]
+
+    def claim_notifications(
+        self,
+        channel: str,
+        owner: str,
+        *,
+        lease_s: float,
+        since: float,
+        max_attempts: int,
+        retry_before: float,
+        limit: int = 100,
+    ) -> list[DueNotification]:
+        """Take a lease on what ``due_notifications`` would return, so no other box sends it.
+
+        Atomic on both engines: the candidates are read (on PostgreSQL with
+        ``FOR UPDATE SKIP LOCKED``, so two boxes claiming at once split the
+        work instead of waiting), then each claim is an upsert whose
+        ``ON CONFLICT … DO UPDATE … WHERE`` only takes a row nobody holds; the
+        rows it returns are this box's. ``record_delivery`` releases the claim;
+        a box killed mid-delivery leaves a claim that expires after ``lease_s``
+        and another box delivers it.
+
+        Returns:
+            The claimed events, oldest first, each with its ``attempts`` so far.
+        """
+
+        def write(conn: Connection) -> list[DueNotification]:
+            now = time.time()
+            query = self._due_query(channel, since, max_attempts, retry_before, now).limit(limit)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=events)
+            rows = [cast(DueNotification, event_dict(r)) for r in conn.execute(query).mappings()]
+            if not rows:
+                return []
+            d = deliveries.c
+            stmt = insert_for(conn, deliveries).values(
+                [
+                    {
+                        "event_id": r["id"], "channel": channel,
+                        "trigger": "active" if r["mode"] == "active" and not r["held"] else "confirmed",
+                        "status": "pending", "attempts": 0, "updated_at": now,
+                        "claimed_by": owner, "claim_until": now + lease_s,
+                    }
+                    for r in rows
+                ]
+            )  # fmt: skip
+            free = or_(d.claim_until.is_(None), d.claim_until < now)
+            retryable = or_(
+                d.status == "pending",
+                and_(d.status == "failed", d.attempts < max_attempts, d.updated_at <= retry_before),
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[d.event_id, d.channel],
+                set_={"claimed_by": owner, "claim_until": now + lease_s},
+                where=and_(free, retryable),
+            ).returning(d.event_id)
+            mine = set(conn.execute(stmt).scalars())
+            return [r for r in rows if r["id"] in mine]
+
+        return self._write_or_raise("claim_notifications", write)
+
+    def release_claims(self, owner: str) -> int:
+        """Give back what ``owner`` claimed but did not deliver (a box stopping cleanly).
+
+        Returns:
+            How many claims were released.
+        """
+
+        def write(conn: Connection) -> int:
+            d = deliveries.c
+            result = conn.execute(
+                deliveries.update()
+                .where(d.claimed_by == owner, d.status != "sent")
+                .values(claimed_by=None, claim_until=None)
+            )
+            return int(result.rowcount)
+
+        return self._write_or_raise("release_claims", write)
+
+    def _due_query(
+        self, channel: str, since: float, max_attempts: int, retry_before: float, now: float
+    ) -> Any:
+        d = deliveries.c
+        e = events.c
+        joined = events.outerjoin(deliveries, and_(d.event_id == e.id, d.channel == channel))
+        free = or_(d.claim_until.is_(None), d.claim_until < now)
+        return (
+            select_events(func.coalesce(d.attempts, 0).label("attempts"), base=joined)
+            .where(
+                e.kind == "alert",
+                or_(
+                    and_(e.mode == "active", e.held == 0, e.created_at >= since),
+                    and_(
+                        or_(e.mode == "review", e.held == 1),
+                        e.review_status == "confirmed",
+                        func.coalesce(e.reviewed_at, e.created_at) >= since,
+                    ),
+                ),
+                or_(
+                    d.id.is_(None),
+                    and_(d.status == "pending", free),
+                    and_(
+                        d.status == "failed",
+                        d.attempts < max_attempts,
+                        d.updated_at <= retry_before,
+                        free,
+                    ),
+                ),
+            )
+            .order_by(e.id)
+        )
 
     # --- operations: camera stats and the shadow candidate ----------------------
 
     def add_camera_stats(self, rows: list[CameraStats]) -> None:
         """Append per-camera operating statistics (the daemon writes them every minute)."""
+        if not rows:
+            return
 
-        def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO camera_stats (camera, at, period_s, online_s, frames, reconnects,"
-                " latency_p50_ms, latency_p99_ms, audit, light) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        def write(conn: Connection) -> None:
+            conn.execute(
+                camera_stats.insert(),
                 [
-                    (r.camera, r.at, r.period_s, r.online_s, r.frames, r.reconnects, r.latency_p50_ms,
-                     r.latency_p99_ms, json.dumps({k: dict(v) for k, v in r.audit.items()}),
-                     json.dumps(dict(r.light)))
+                    {
+                        "site": self.site, "camera": r.camera, "at": r.at, "period_s": r.period_s,
+                        "online_s": r.online_s, "frames": r.frames, "reconnects": r.reconnects,
+                        "latency_p50_ms": r.latency_p50_ms, "latency_p99_ms": r.latency_p99_ms,
+                        "audit": json.dumps({k: dict(v) for k, v in r.audit.items()}),
+                        "light": json.dumps(dict(r.light)),
+                    }
                     for r in rows
                 ],
-
             )  # fmt: skip
 
         self._write_or_log("add_camera_stats", write)
 
     def camera_stats(
-        self, since: float | None = None, until: float | None = None
+        self, since: float | None = None, until: float | None = None, *, site: str | None = None
     ) -> list[dict[str, Any]]:
-        clauses, params = time_filters("at", since, until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        s = camera_stats.c
+        where = time_filters(s.at, since, until) + ([s.site == site] if site is not None else [])
+        query = select(camera_stats).where(*where).order_by(s.at)
         with self._reading() as conn:
-            rows = conn.execute(f"SELECT * FROM camera_stats{where} ORDER BY at", params).fetchall()
+            rows = conn.execute(query).mappings().all()
         return [
             {**dict(r), "audit": json.loads(r["audit"]), "light": json.loads(r["light"])}
             for r in rows
@@ -266,20 +463,32 @@ class OperationQueries(StoreCore):
     ) -> None:
         """Store a period's production-vs-candidate counts and the frames where they disagreed."""
 
-        def write(conn: sqlite3.Connection) -> None:
+        def write(conn: Connection) -> None:
             c = counts
             conn.execute(
-                "INSERT INTO candidate_frames (camera, at, production_version, candidate_version, frames,"
-                " agreements, production_alerts, candidate_alerts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (c.camera, c.at, c.production_version, c.candidate_version, c.frames, c.agreements,
-                 c.production_alerts, c.candidate_alerts),
+                candidate_frames.insert().values(
+                    site=self.site, camera=c.camera, at=c.at,
+                    production_version=c.production_version,
+                    candidate_version=c.candidate_version, frames=c.frames,
+                    agreements=c.agreements, production_alerts=c.production_alerts,
+                    candidate_alerts=c.candidate_alerts,
+                )
             )  # fmt: skip
-            conn.executemany(
-                "INSERT INTO candidate_disagreements (camera, at, production_label, production_score,"
-                " candidate_label, candidate_score, candidate_version, snapshot) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(d.camera, d.at, d.production_label, d.production_score, d.candidate_label,
-                  d.candidate_score, d.candidate_version, d.snapshot_jpeg) for d in disagreements],
-            )  # fmt: skip
+            if disagreements:
+                conn.execute(
+                    candidate_disagreements.insert(),
+                    [
+                        {
+                            "site": self.site, "camera": d.camera, "at": d.at,
+                            "production_label": d.production_label,
+                            "production_score": d.production_score,
+                            "candidate_label": d.candidate_label,
+                            "candidate_score": d.candidate_score,
+                            "candidate_version": d.candidate_version, "snapshot": d.snapshot_jpeg,
+                        }
+                        for d in disagreements
+                    ],
+                )  # fmt: skip
 
         self._write_or_log("add_candidate_comparison", write)
 
@@ -287,37 +496,48 @@ class OperationQueries(StoreCore):
         self, since: float | None = None, until: float | None = None
     ) -> list[dict[str, Any]]:
         """Per camera and candidate version: frames, agreements, alert counts."""
-        clauses, params = time_filters("at", since, until)
-        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        c = candidate_frames.c
+        query = (
+            select(
+                c.camera,
+                c.production_version,
+                c.candidate_version,
+                func.sum(c.frames).label("frames"),
+                func.sum(c.agreements).label("agreements"),
+                func.sum(c.production_alerts).label("production_alerts"),
+                func.sum(c.candidate_alerts).label("candidate_alerts"),
+            )  # fmt: skip
+            .where(*time_filters(c.at, since, until))
+            .group_by(c.camera, c.production_version, c.candidate_version)
+            .order_by(c.camera)
+        )
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT camera, production_version, candidate_version, SUM(frames) AS frames,"
-                " SUM(agreements) AS agreements, SUM(production_alerts) AS production_alerts,"
-                f" SUM(candidate_alerts) AS candidate_alerts FROM candidate_frames{where}"
-                " GROUP BY camera, production_version, candidate_version ORDER BY camera",
-                params,
-            ).fetchall()
-        return [dict(r) for r in rows]
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def _disagreements(self, *where: Any) -> Any:
+        d = candidate_disagreements.c
+        return select(
+            d.id, d.camera, d.at, d.production_label, d.production_score, d.candidate_label,
+            d.candidate_score, d.candidate_version, d.snapshot.is_not(None).label("has_snapshot"),
+        ).where(*where)  # fmt: skip
 
     def candidate_disagreements(
         self, camera: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        where, params = (" WHERE camera = ?", [camera]) if camera else ("", [])
+        d = candidate_disagreements.c
+        query = self._disagreements(*([d.camera == camera] if camera else []))
+        query = query.order_by(d.at.desc()).limit(limit)
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT id, camera, at, production_label, production_score, candidate_label,"
-                " candidate_score, candidate_version, snapshot IS NOT NULL AS has_snapshot"
-                f" FROM candidate_disagreements{where} ORDER BY at DESC LIMIT ?",
-                [*params, limit],
-            ).fetchall()
-        return [dict(r) for r in rows]
+            return [
+                {**dict(r), "has_snapshot": bool(r["has_snapshot"])}
+                for r in conn.execute(query).mappings()
+            ]
 
     def get_disagreement_snapshot(self, row_id: int) -> bytes | None:
+        d = candidate_disagreements.c
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT snapshot FROM candidate_disagreements WHERE id = ?", (row_id,)
-            ).fetchall()
-        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+            jpeg = conn.execute(select(d.snapshot).where(d.id == row_id)).scalar()
+        return bytes(jpeg) if jpeg is not None else None
 
     # --- report queries ---
 
@@ -333,57 +553,11 @@ class OperationQueries(StoreCore):
         Like ``candidate_disagreements`` but bounded in time, so a report over
         last month does not show this morning's frames.
         """
-        clauses, params = time_filters("at", since, until)
-        where = " AND ".join(["camera = ?", *clauses])
+        d = candidate_disagreements.c
+        query = self._disagreements(d.camera == camera, *time_filters(d.at, since, until))
+        query = query.order_by(d.at.desc(), d.id.desc()).limit(max(1, limit))
         with self._reading() as conn:
-            rows = conn.execute(
-                "SELECT id, camera, at, production_label, production_score, candidate_label,"
-                " candidate_score, candidate_version, snapshot IS NOT NULL AS has_snapshot"
-                f" FROM candidate_disagreements WHERE {where} ORDER BY at DESC, id DESC LIMIT ?",
-                [camera, *params, max(1, limit)],
-            ).fetchall()
-        return [{**dict(r), "has_snapshot": bool(r["has_snapshot"])} for r in rows]
-
-    # --- notifier queries ---
-
-    def due_notifications(
-        self,
-        channel: str,
-        *,
-        since: float,
-        max_attempts: int,
-        retry_before: float,
-        limit: int = 100,
-    ) -> list[dict[str, Any]]:
-        """Alert events ``channel`` should send now, oldest first, each with its ``attempts`` so far.
-
-        Gated by the mode recorded on the event (``active``, or ``review``
-        once confirmed; never ``shadow``); an active alert *held* because it was
-        unfamiliar goes out like a review one, once a person confirms it. A failed delivery comes back only once its last attempt is
-        older than ``retry_before`` (so events waiting out a retry cannot fill
-        ``limit`` and starve new ones), and a review-mode event counts from its
-        verdict, so one raised before a restart and confirmed after it (perhaps
-        on the standalone review page) is still sent.
-
-        Args:
-            channel: ``mqtt`` or ``webhook``.
-            since: UTC epoch; active events created, or review events confirmed, before it are skipped.
-            max_attempts: a delivery that failed this many times is not tried again.
-            retry_before: UTC epoch; a failed delivery last tried after it waits.
-            limit: at most this many events.
-        """
-        sql = (
-            "SELECT COALESCE(d.attempts, 0) AS attempts, "
-            + SELECT_EVENTS.removeprefix("SELECT ")
-            + " LEFT JOIN deliveries d ON d.event_id = e.id AND d.channel = ?"
-            " WHERE e.kind = 'alert'"
-            " AND ((e.mode = 'active' AND e.held = 0 AND e.created_at >= ?)"
-            " OR ((e.mode = 'review' OR e.held = 1) AND e.review_status = 'confirmed'"
-            " AND COALESCE(e.reviewed_at, e.created_at) >= ?))"
-            " AND (d.id IS NULL OR (d.status = 'failed' AND d.attempts < ? AND d.updated_at <= ?))"
-            " ORDER BY e.id LIMIT ?"
-        )
-        params = (channel, since, since, max_attempts, retry_before, limit)
-        with self._reading() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [event_dict(r) for r in rows]
+            return [
+                {**dict(r), "has_snapshot": bool(r["has_snapshot"])}
+                for r in conn.execute(query).mappings()
+            ]

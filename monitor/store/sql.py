@@ -1,69 +1,127 @@
-"""SQL helpers shared by the store's parts: connections, row conversions, inserts and filters."""
+"""Queries shared by the store's parts, built from the tables in ``schema.py``: inserts, upserts, filters, rows."""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import fields
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from monitor.records import AuditSample, NewEvent, check_choice
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+
+from monitor.records import AuditSample, EventRow, NewEvent, check_choice
+from monitor.store.schema import audit_samples, deliveries, events, snapshots, verdicts
 from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 
 logger = logging.getLogger(__name__)
 MAX_LIST_LIMIT = 1000
 
-EVENT_FIELDS = (
-    "kind, camera, label, peak_score, start_at, end_at, model_version, mode,"
-    " drift_flags, ood_score, details, frames, unfamiliar, held, night_class, box, zone,"
-    " created_at, updated_at, last_frame_at"
-)
-SELECT_EVENTS = (
-    "SELECT e.id, e.kind, e.camera, e.label, e.peak_score, e.start_at, e.end_at,"
-    " e.model_version, e.mode, e.drift_flags, e.ood_score, e.details, e.frames,"
-    " e.unfamiliar, e.held, e.night_class,"
-    " e.review_status, e.reviewer, e.reason_code, e.note, e.relabel, e.reviewed_at,"
-    " e.created_at, e.updated_at, e.interrupted, e.box, e.zone,"
-    " s.event_id IS NOT NULL AS has_snapshot"
-    " FROM events e LEFT JOIN snapshots s ON s.event_id = e.id"
-)
+EVENT_COLUMNS = [c for c in events.c]
+HAS_SNAPSHOT = snapshots.c.event_id.is_not(None).label("has_snapshot")
 
 
-def connect(path: Path, busy_timeout_ms: int, *, read_only: bool) -> sqlite3.Connection:
-    # Autocommit mode: transactions are explicit, so "committed before returning" is visible here.
-    conn = sqlite3.connect(
-        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+def select_events(*extra: ColumnElement[Any], base: Any = None) -> Select[Any]:
+    """Events with ``has_snapshot`` (never the JPEG bytes); ``base``: events already joined to more."""
+    base = events if base is None else base
+    return select(*extra, *EVENT_COLUMNS, HAS_SNAPSHOT).select_from(
+        base.outerjoin(snapshots, snapshots.c.event_id == events.c.id)
     )
-    conn.row_factory = sqlite3.Row
-    # SQLite: per-connection settings. NORMAL in WAL survives a process crash;
-    # only a power cut can lose the last commits.
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if read_only:
-        conn.execute("PRAGMA query_only = ON")
-    return conn
 
 
-def rollback(conn: sqlite3.Connection) -> None:
-    try:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-    except sqlite3.Error as exc:
-        logger.warning("review store: rollback failed: %s", exc)
+def insert_for(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which knows ``ON CONFLICT`` (same syntax on both engines)."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
-def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
-    found = conn.execute(
-        "SELECT id FROM events WHERE camera = ? AND kind = ? AND label = ? AND start_at = ?",
-        (ev.camera, ev.kind, ev.label, ev.start_at),
-    ).fetchall()
-    if found:
+# Built once: the alert path writes hundreds of events a second, and building a
+# statement costs more than SQLAlchemy's cached compile of it.
+FIND_EVENT = select(events.c.id).where(
+    events.c.site == bindparam("k_site"),
+    events.c.camera == bindparam("k_camera"),
+    events.c.kind == bindparam("k_kind"),
+    events.c.label == bindparam("k_label"),
+    events.c.start_at == bindparam("k_start_at"),
+)
+_INSERT_NEW_EVENT: dict[str, Any] = {}
+_UPSERT_SNAPSHOT: dict[str, Any] = {}
+
+
+NEW_EVENT_COLUMNS = (
+    "site", "kind", "camera", "label", "peak_score", "start_at", "end_at", "model_version",
+    "mode", "drift_flags", "ood_score", "details", "frames", "unfamiliar", "held",
+    "night_class", "box", "zone", "created_at", "updated_at", "last_frame_at",
+)  # fmt: skip
+
+
+def _pg_event_with_snapshot() -> Any:
+    """PostgreSQL: the event and its snapshot in one statement (one round trip, not two)."""
+    new = (
+        postgresql.insert(events)
+        .values({c: bindparam(c, type_=events.c[c].type) for c in NEW_EVENT_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["site", "camera", "kind", "label", "start_at"])
+        .returning(events.c.id)
+        .cte("new_event")
+    )
+    snap = postgresql.insert(snapshots).from_select(
+        ["event_id", "jpeg", "updated_at"],
+        select(
+            new.c.id,
+            bindparam("jpeg", type_=snapshots.c.jpeg.type),
+            bindparam("snap_at", type_=snapshots.c.updated_at.type),
+        ),
+    )
+    return select(new.c.id).add_cte(snap.cte("new_snapshot"))
+
+
+_PG_EVENT_WITH_SNAPSHOT = _pg_event_with_snapshot()
+
+
+def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
+    now = time.time()
+    stmt = _INSERT_NEW_EVENT.get(conn.dialect.name)
+    if stmt is None:
+        # One round trip for a new event: a duplicate (a replayed spill) inserts
+        # nothing and returns no id, and is then merged below.
+        stmt = _INSERT_NEW_EVENT[conn.dialect.name] = (
+            insert_for(conn, events)
+            .on_conflict_do_nothing(index_elements=["site", "camera", "kind", "label", "start_at"])
+            .returning(events.c.id)
+        )
+    with_snapshot = conn.dialect.name == "postgresql" and ev.snapshot_jpeg is not None
+    params = {"jpeg": ev.snapshot_jpeg, "snap_at": now} if with_snapshot else {}
+    new_id = conn.execute(
+        _PG_EVENT_WITH_SNAPSHOT if with_snapshot else stmt,
+        params
+        | dict(
+            site=site, kind=ev.kind, camera=ev.camera, label=ev.label,
+            peak_score=ev.peak_score, start_at=ev.start_at, end_at=ev.end_at,
+            model_version=ev.model_version, mode=ev.mode,
+            drift_flags=json.dumps(list(ev.drift_flags)), ood_score=ev.ood_score,
+            details=to_json(ev.details), frames=ev.frames, unfamiliar=int(ev.unfamiliar),
+            held=int(ev.held), night_class=ev.night_class, box=box_json(ev.box), zone=ev.zone,
+            created_at=now, updated_at=now,
+            last_frame_at=ev.start_at if ev.end_at is None else ev.end_at,
+        ),
+    ).scalar()  # fmt: skip
+    if new_id is None:
+        key = {"k_site": site, "k_camera": ev.camera, "k_kind": ev.kind, "k_label": ev.label,
+               "k_start_at": ev.start_at}  # fmt: skip
+        found = int(conn.execute(FIND_EVENT, key).scalar_one())
         # The same event again (a replayed spill, or a caller re-adding after a
         # spilled add): keep one row and take the newer state of what can change.
         changes: dict[str, Any] = {
@@ -73,107 +131,120 @@ def insert_event(conn: sqlite3.Connection, ev: NewEvent) -> int:
         }
         if ev.box is not None:
             changes["box"], changes["zone"] = box_json(ev.box), ev.zone
-        update_event_row(
-            conn, int(found[0][0]), {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg
-        )
-        return int(found[0][0])
-    now = time.time()
-    cur = conn.execute(
-        f"INSERT INTO events ({EVENT_FIELDS}) VALUES ({', '.join('?' * 20)})",
-        (
-            ev.kind, ev.camera, ev.label, ev.peak_score, ev.start_at, ev.end_at,
-            ev.model_version, ev.mode, json.dumps(list(ev.drift_flags)), ev.ood_score,
-            to_json(ev.details), ev.frames, int(ev.unfamiliar), int(ev.held), ev.night_class,
-            box_json(ev.box), ev.zone, now, now,
-            ev.start_at if ev.end_at is None else ev.end_at,
-        ),
-    )  # fmt: skip
-    event_id = int(cur.lastrowid or 0)  # SQLite: PostgreSQL would use RETURNING id
-    if ev.snapshot_jpeg is not None:
-        put_snapshot(conn, event_id, ev.snapshot_jpeg, now)
-    return event_id
+        update_event_row(conn, found, {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg)
+        return found
+    if ev.snapshot_jpeg is not None and not with_snapshot:
+        put_snapshot(conn, int(new_id), ev.snapshot_jpeg, now)
+    return int(new_id)
+
+
+UPDATABLE = (
+    "end_at", "peak_score", "frames", "details", "last_frame_at", "interrupted", "box", "zone",
+)  # fmt: skip
 
 
 def update_event_row(
-    conn: sqlite3.Connection, event_id: int, changes: Mapping[str, Any], jpeg: bytes | None
+    conn: Connection, event_id: int, changes: Mapping[str, Any], jpeg: bytes | None
 ) -> bool:
     now = time.time()
-    # Column names come from update_event's fixed keywords, never from callers' strings.
-    sets = "".join(f"{col} = ?, " for col in changes)
-    cur = conn.execute(
-        f"UPDATE events SET {sets}updated_at = ? WHERE id = ?", [*changes.values(), now, event_id]
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    result = conn.execute(
+        events.update().where(events.c.id == event_id).values(**changes, updated_at=now)
     )
-    if cur.rowcount == 0:
+    if result.rowcount == 0:
         return False
     if jpeg is not None:
         put_snapshot(conn, event_id, jpeg, now)
     return True
 
 
-def apply_verdict(conn: sqlite3.Connection, event_id: int, v: Mapping[str, Any]) -> bool:
+def apply_verdict(conn: Connection, event_id: int, v: Mapping[str, Any]) -> bool:
+    cols = ("status", "reviewer", "reason_code", "note", "relabel", "reviewed_at")
     # An undo's history row keeps its "undo" marker; the event shows the reason
     # and note of the state it went back to (none for pending), not "undo".
     shown = v.get("restores") or v
-    cur = conn.execute(
-        "UPDATE events SET review_status = ?, reviewer = ?, reason_code = ?, note = ?, relabel = ?,"
-        " reviewed_at = ?, updated_at = ? WHERE id = ?",
-        (v["status"], v["reviewer"], shown.get("reason_code"), shown.get("note"), v["relabel"],
-         v["reviewed_at"], time.time(), event_id),
+    result = conn.execute(
+        events.update()
+        .where(events.c.id == event_id)
+        .values(
+            review_status=v["status"], reviewer=v["reviewer"],
+            reason_code=shown.get("reason_code"), note=shown.get("note"), relabel=v["relabel"],
+            reviewed_at=v["reviewed_at"], updated_at=time.time(),
+        )
     )  # fmt: skip
-    if cur.rowcount == 0:
+    if result.rowcount == 0:
         return False
     seen = conn.execute(
-        "SELECT 1 FROM verdicts WHERE event_id = ? AND reviewer = ? AND reviewed_at = ?",
-        (event_id, v["reviewer"], v["reviewed_at"]),
-    ).fetchall()
-    if not seen:  # a replayed spill must not record the same verdict twice
-        conn.execute(
-            "INSERT INTO verdicts (event_id, status, reviewer, reason_code, note, relabel,"
-            " reviewed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event_id, v["status"], v["reviewer"], v["reason_code"], v["note"], v["relabel"],
-             v["reviewed_at"]),
-        )  # fmt: skip
+        select(verdicts.c.id).where(
+            verdicts.c.event_id == event_id,
+            verdicts.c.reviewer == v["reviewer"],
+            verdicts.c.reviewed_at == v["reviewed_at"],
+        )
+    ).first()
+    if seen is None:  # a replayed spill must not record the same verdict twice
+        conn.execute(verdicts.insert().values(event_id=event_id, **{c: v[c] for c in cols}))
     return True
 
 
-def close_interrupted(conn: sqlite3.Connection) -> list[tuple[int, str, float]]:
-    """Close every event still open, at its last recorded frame, and mark it interrupted.
+def close_interrupted(conn: Connection, site: str) -> list[tuple[int, str, float]]:
+    """Close every event of ``site`` still open, at its last recorded frame, and mark it interrupted.
+
+    Only this box's site: another box's open events belong to a daemon that
+    may well be running.
 
     Returns:
         ``(id, camera, end_at)`` of each event closed.
     """
-    rows = conn.execute(
-        "SELECT id, camera, COALESCE(last_frame_at, start_at) FROM events WHERE end_at IS NULL"
-    ).fetchall()
+    e = events.c
+    end = func.coalesce(e.last_frame_at, e.start_at)
+    rows = conn.execute(select(e.id, e.camera, end).where(e.end_at.is_(None), e.site == site)).all()
     now = time.time()
     for event_id, _, end_at in rows:
         conn.execute(
-            "UPDATE events SET end_at = ?, interrupted = 1, updated_at = ? WHERE id = ?",
-            (end_at, now, event_id),
+            events.update()
+            .where(e.id == event_id)
+            .values(end_at=end_at, interrupted=1, updated_at=now)
         )
     return [(int(r[0]), str(r[1]), float(r[2])) for r in rows]
 
 
 def upsert_delivery(
-    conn: sqlite3.Connection, event_id: int, channel: str, trigger: str, ok: bool, error: str | None
+    conn: Connection, event_id: int, channel: str, trigger: str, ok: bool, error: str | None
 ) -> None:
+    """Record one delivery attempt (attempts add up; the last error is kept) and release any claim."""
+    now = time.time()
+    stmt = insert_for(conn, deliveries).values(
+        event_id=event_id, channel=channel, trigger=trigger,
+        status="sent" if ok else "failed", attempts=1, last_error=error, updated_at=now,
+    )  # fmt: skip
     conn.execute(
-        "INSERT INTO deliveries (event_id, channel, trigger, status, attempts, last_error, updated_at)"
-        " VALUES (?, ?, ?, ?, 1, ?, ?) ON CONFLICT (event_id, channel) DO UPDATE SET"
-        " status = excluded.status, trigger = excluded.trigger,"
-        " attempts = deliveries.attempts + 1, last_error = excluded.last_error,"
-        " updated_at = excluded.updated_at",
-        (event_id, channel, trigger, "sent" if ok else "failed", error, time.time()),
+        stmt.on_conflict_do_update(
+            index_elements=[deliveries.c.event_id, deliveries.c.channel],
+            set_={
+                "status": stmt.excluded.status,
+                "trigger": stmt.excluded.trigger,
+                "attempts": deliveries.c.attempts + 1,
+                "last_error": stmt.excluded.last_error,
+                "updated_at": stmt.excluded.updated_at,
+                "claimed_by": None,
+                "claim_until": None,
+            },
+        )
     )
 
 
-def event_key(ev: NewEvent) -> dict[str, Any]:
+def event_key(ev: NewEvent, site: str) -> dict[str, Any]:
     """An event's natural key, which names it before it has an id (in the spill)."""
-    return {"camera": ev.camera, "kind": ev.kind, "label": ev.label, "start_at": ev.start_at}
+    return {
+        "site": site, "camera": ev.camera, "kind": ev.kind, "label": ev.label,
+        "start_at": ev.start_at,
+    }  # fmt: skip
 
 
 def deliver_by_key(
-    conn: sqlite3.Connection,
+    conn: Connection,
     key: Mapping[str, Any],
     channel: str,
     trigger: str,
@@ -181,25 +252,25 @@ def deliver_by_key(
     error: str | None,
 ) -> bool:
     """Record a delivery of the event with this natural key; False when no such event is stored."""
-    found = conn.execute(
-        "SELECT id FROM events WHERE camera = ? AND kind = ? AND label = ? AND start_at = ?",
-        (key["camera"], key["kind"], key["label"], key["start_at"]),
-    ).fetchall()
-    if not found:
+    found = conn.execute(FIND_EVENT, {f"k_{k}": v for k, v in key.items()}).scalar()
+    if found is None:
         return False
-    upsert_delivery(conn, int(found[0][0]), channel, trigger, ok, error)
+    upsert_delivery(conn, int(found), channel, trigger, ok, error)
     return True
 
 
-def put_snapshot(conn: sqlite3.Connection, event_id: int, jpeg: bytes, now: float) -> None:
-    conn.execute(
-        "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (event_id) DO UPDATE SET jpeg = excluded.jpeg, updated_at = excluded.updated_at",
-        (event_id, jpeg, now),
-    )
+def put_snapshot(conn: Connection, event_id: int, jpeg: bytes, now: float) -> None:
+    stmt = _UPSERT_SNAPSHOT.get(conn.dialect.name)
+    if stmt is None:
+        base = insert_for(conn, snapshots)
+        stmt = _UPSERT_SNAPSHOT[conn.dialect.name] = base.on_conflict_do_update(
+            index_elements=[snapshots.c.event_id],
+            set_={"jpeg": base.excluded.jpeg, "updated_at": base.excluded.updated_at},
+        )
+    conn.execute(stmt, {"event_id": event_id, "jpeg": jpeg, "updated_at": now})
 
 
-def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
+def replay_step(line: str, site: str) -> Callable[[Connection], object]:
     """Parse one spill line into the write it stands for (raises ValueError/KeyError if corrupt)."""
     rec = json.loads(line)
     jpeg = base64.b64decode(rec["snapshot_b64"]) if rec.get("snapshot_b64") else None
@@ -212,14 +283,16 @@ def replay_step(line: str) -> Callable[[sqlite3.Connection], object]:
                 "box": None if rec["event"].get("box") is None else tuple(rec["event"]["box"]),
             }
         )
-        return lambda c: insert_event(c, ev)
+        return lambda c: insert_event(c, ev, rec.get("site", site))
     if rec["op"] == "update":
         return lambda c: update_event_row(c, int(rec["event_id"]), rec["changes"], jpeg)
     if rec["op"] == "verdict":
         return lambda c: apply_verdict(c, int(rec["event_id"]), rec["verdict"])
     if rec["op"] == "delivery":  # a notification sent while the event was only in the spill
+        # Spill lines from before the fleet schema name no site: this box's.
+        key = {"site": site, **rec["key"]}
         return lambda c: deliver_by_key(
-            c, rec["key"], str(rec["channel"]), str(rec["trigger"]), bool(rec["ok"]), rec["error"]
+            c, key, str(rec["channel"]), str(rec["trigger"]), bool(rec["ok"]), rec["error"]
         )
     raise ValueError(f"unknown spill op {rec['op']!r}")
 
@@ -231,41 +304,35 @@ def event_filters(
     kind: str | None,
     since: float | None,
     until: float | None,
-) -> tuple[list[str], list[Any]]:
+    site: str | None = None,
+) -> list[ColumnElement[bool]]:
     if status is not None:
         check_choice("status", status, REVIEW_STATUSES)
     if kind is not None:
         check_choice("kind", kind, EVENT_KINDS)
-    clauses: list[str] = []
-    params: list[Any] = []
+    clauses: list[ColumnElement[bool]] = []
     for column, value in (
-        ("camera", camera),
-        ("review_status", status),
-        ("label", label),
-        ("kind", kind),
+        (events.c.site, site),
+        (events.c.camera, camera),
+        (events.c.review_status, status),
+        (events.c.label, label),
+        (events.c.kind, kind),
     ):
         if value is not None:
-            clauses.append(f"e.{column} = ?")
-            params.append(value)
-    if since is not None:
-        clauses.append("e.start_at >= ?")
-        params.append(since)
-    if until is not None:
-        clauses.append("e.start_at < ?")
-        params.append(until)
-    return clauses, params
+            clauses.append(column == value)
+    return clauses + time_filters(events.c.start_at, since, until)
 
 
-def event_dict(row: sqlite3.Row) -> dict[str, Any]:
+def event_dict(row: RowMapping) -> EventRow:
     out = dict(row)
     out["drift_flags"] = json.loads(out["drift_flags"])
     out["details"] = json.loads(out["details"])
     out["has_snapshot"] = bool(out["has_snapshot"])
-    out["unfamiliar"] = bool(out.get("unfamiliar"))
-    out["held"] = bool(out.get("held"))
+    out["unfamiliar"] = bool(out["unfamiliar"])
+    out["held"] = bool(out["held"])
     out["interrupted"] = bool(out["interrupted"])
-    out["box"] = None if out.get("box") is None else json.loads(out["box"])
-    return out
+    out["box"] = None if out["box"] is None else json.loads(out["box"])
+    return cast(EventRow, out)
 
 
 def box_json(box: tuple[float, ...] | None) -> str | None:
@@ -292,25 +359,28 @@ def b64(data: bytes | None) -> str | None:
     return base64.b64encode(data).decode("ascii") if data is not None else None
 
 
-def insert_audit(conn: sqlite3.Connection, s: AuditSample) -> int:
-    cur = conn.execute(
-        "INSERT INTO audit_samples (camera, captured_at, reason, model_version, predicted_label,"
-        " alert_score, probs, snapshot, night_class, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (s.camera, float(s.captured_at), s.reason, s.model_version, s.predicted_label,
-         float(s.alert_score), to_json(s.probs), s.snapshot_jpeg, s.night_class, time.time()),
+def insert_audit(conn: Connection, s: AuditSample, site: str) -> int:
+    result = conn.execute(
+        audit_samples.insert().values(
+            site=site, camera=s.camera, captured_at=float(s.captured_at), reason=s.reason,
+            model_version=s.model_version, predicted_label=s.predicted_label,
+            alert_score=float(s.alert_score), probs=to_json(s.probs), snapshot=s.snapshot_jpeg,
+            night_class=s.night_class, created_at=time.time(),
+        )
     )  # fmt: skip
-    return int(cur.lastrowid or 0)
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def time_filters(
-    column: str, since: float | None, until: float | None
-) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
+    column: Column[Any] | ColumnElement[Any], since: float | None, until: float | None
+) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = []
     if since is not None:
-        clauses.append(f"{column} >= ?")
-        params.append(since)
+        clauses.append(column >= since)
     if until is not None:
-        clauses.append(f"{column} < ?")
-        params.append(until)
-    return clauses, params
+        clauses.append(column < until)
+    return clauses
+
+
+def any_of(*clauses: ColumnElement[bool]) -> ColumnElement[bool]:
+    return or_(*clauses)

@@ -31,7 +31,7 @@ from monitor.config.camera import ViewConfig
 from monitor.metrics import Metrics
 from monitor.model.onnx import OnnxClassifier
 from monitor.service.pipeline import Pipeline
-from monitor.store import ReviewStore
+from monitor.store import ReviewStore, StoreUrl
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +97,7 @@ def run_replay(
     videos: Sequence[Path],
     classifier: OnnxClassifier,
     opts: ReplayOptions,
-    store_path: Path | None = None,
+    store_path: str | Path | None = None,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over ``videos`` until every file ends; returns the summary dict.
@@ -106,15 +106,16 @@ def run_replay(
         videos: video files, one camera each.
         classifier: the loaded model.
         opts: sampling, batching and decision settings.
-        store_path: keep events in this SQLite file (default: a temporary one).
+        store_path: keep events in this store, a SQLite file or a URL (default: a temporary file).
         stop: set to end early.
     """
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="bearwatch-replay-") as tmp:
-        path = store_path or Path(tmp) / "replay.db"
-        cfg = replay_config(videos, classifier.path, path, opts)
+        local = Path(tmp) / "replay.db"
+        url = StoreUrl.for_file(local) if store_path is None else StoreUrl.parse(store_path)
+        cfg = replay_config(videos, classifier.path, url.path or local, opts)
         metrics = Metrics()
-        store = ReviewStore(path, metrics=metrics)
+        store = ReviewStore(url, local_path=local, metrics=metrics)
         try:
             pipeline = Pipeline(cfg, classifier, store, metrics)
             recorder = pipeline.alerts.record_to(ReplayRecorder())

@@ -20,10 +20,10 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from monitor.records import UNDO_REASON, mode_problem, verdict_problem
-from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 from monitor.web.auth import CsrfUser, current_user
+from monitor.web.queue import ReviewQueue
 from monitor.web.wire import (
     PAGE_SIZE,
     BeforeId,
@@ -72,6 +72,7 @@ def api_schema(request: Request) -> JSONResponse:
 def api_events(
     request: Request,
     store: Store,
+    site: Text = None,
     camera: Text = None,
     status: Text = None,
     label: Text = None,
@@ -81,10 +82,16 @@ def api_events(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_SIZE,
     before_id: BeforeId = None,
 ) -> dict[str, Any]:
-    """Events newest first; pass ``next_before_id`` back as ``before_id`` for the next page."""
+    """Events newest first, every site's unless ``site`` is given; pass ``next_before_id`` back as ``before_id``."""
     check_choice("status", status, REVIEW_STATUSES)
     check_choice("kind", kind, EVENT_KINDS)
-    filters = {"camera": camera, "status": status, "label": label, "kind": kind}
+    filters = {
+        "site": site or None,
+        "camera": camera,
+        "status": status,
+        "label": label,
+        "kind": kind,
+    }
     since_at, until_at = parse_time("since", since), parse_time("until", until)
     page, next_id = event_page(store, filters, since_at, until_at, limit, before_id)
     root = request.scope.get("root_path", "")
@@ -180,14 +187,16 @@ def undo_step(history: Sequence[dict[str, Any]]) -> tuple[dict[str, Any] | None,
 
 
 def _after_verdict(
-    request: Request, store: ReviewStore, event_id: int, ok: bool, *, undo: bool
+    request: Request, store: ReviewQueue, event_id: int, ok: bool, *, undo: bool
 ) -> JSONResponse:
     ev = event_or_404(store, event_id)
     body = event_json(ev, request.scope.get("root_path", ""))
     if not ok:
         # The store spilled it: it is applied when the store recovers, in order.
         return JSONResponse({"queued": True, "event": body}, 202)
-    payload = {k: ev[k] for k in ("camera", "label", "mode", "kind", "reviewer", "reason_code")}
+    payload: dict[str, Any] = {
+        k: ev[k] for k in ("camera", "label", "mode", "kind", "reviewer", "reason_code")
+    }
     payload.update(event_id=event_id, status=ev["review_status"], relabel=ev["relabel"], undo=undo)
     _changed(request, "verdict", payload)
     history = history_json(store.verdict_history(event_id))
@@ -203,6 +212,9 @@ class ModeIn(BaseModel):
     mode: str = Field(max_length=16)
     reason: str = Field(max_length=500)
     active_hours: str | None = Field(None, max_length=16)
+    # Another box's camera (a fleet's shared store): its daemon picks the change
+    # up from the store within seconds. None: this box's site.
+    site: str | None = Field(None, max_length=64, pattern=r"^([a-z0-9][a-z0-9_-]{0,62})?$")
 
 
 @router.get("/api/cameras")
@@ -227,7 +239,7 @@ def api_set_mode(
     if camera not in known and camera not in store.event_cameras():
         raise HTTPException(404, f"camera {camera} not found")
     reason = body.reason.strip()
-    store.set_camera_mode(camera, body.mode, user.name, reason, hours)
+    store.set_camera_mode(camera, body.mode, user.name, reason, hours, site=body.site)
     logger.info("web: camera %s set to %s by %s: %s", camera, body.mode, user.name, reason)
     if modes is not None:
         modes.refresh()
@@ -237,7 +249,7 @@ def api_set_mode(
     return {"camera": next(r for r in rows if r["camera"] == camera)}
 
 
-def camera_rows(store: ReviewStore, modes: ModeBook | None, now: float) -> list[dict[str, Any]]:
+def camera_rows(store: ReviewQueue, modes: ModeBook | None, now: float) -> list[dict[str, Any]]:
     """Cameras from the config, runtime changes and events, each with its mode and history."""
     overrides = store.camera_modes()
     names = list(modes.cameras()) if modes is not None else []

@@ -36,9 +36,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from monitor.config import AuthConfig
 from monitor.errors import StoreError, WebError
 from monitor.metrics import Metrics
-
-# Re-exported: the CLI, the daemon and the tests import these from monitor.web.app.
-from monitor.store import ReviewStore
 from monitor.store.modes import ModeBook
 from monitor.web import api as review_api
 from monitor.web import live as live_updates
@@ -48,6 +45,7 @@ from monitor.web.audit_runs import ThumbCache
 from monitor.web.auth import Access, SignInRequired, current_user
 from monitor.web.auth import router as auth_router
 from monitor.web.proxies import ForwardedHeaders
+from monitor.web.queue import ReviewQueue
 from monitor.web.sessions import SessionBook
 from monitor.worker import Worker
 
@@ -83,7 +81,7 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def create_app(
-    store: ReviewStore,
+    store: ReviewQueue,
     metrics: Metrics,
     health: HealthFn,
     *,

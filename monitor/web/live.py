@@ -22,8 +22,8 @@ from fastapi.responses import Response
 
 from monitor.config import SLUG
 from monitor.metrics import Metrics
-from monitor.store import ReviewStore
 from monitor.web.auth import current_user
+from monitor.web.queue import ReviewQueue
 
 CACHE_S = 1.0  # one computation per second serves every open page
 RATE_WINDOW_S = 2.0  # fps is measured over at least this long
@@ -102,7 +102,7 @@ def per_camera(metrics: Metrics, name: str, second: str | None = None) -> dict[s
 class LiveState:
     """Everything the live endpoints answer, each part shared between all polls."""
 
-    def __init__(self, store: ReviewStore, metrics: Metrics,
+    def __init__(self, store: ReviewQueue, metrics: Metrics,
                  health: Callable[[], Mapping[str, Any]], frames: FrameSource | None) -> None:  # fmt: skip
         self.store, self.metrics, self.health, self.frames = store, metrics, health, frames
         self._offered, self._processed = Rates(), Rates()

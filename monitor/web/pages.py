@@ -35,6 +35,7 @@ PageText = Annotated[str | None, Query(max_length=128)]
 def queue_page(
     request: Request,
     store: Store,
+    site: PageText = None,
     camera: PageText = None,
     status: PageText = "pending",
     label: PageText = None,
@@ -44,8 +45,8 @@ def queue_page(
     before_id: BeforeId = None,
 ) -> Response:
     """The review queue: one page of events (keyset), filters, and the verdict bar."""
-    filters = {"camera": camera or None, "status": status or None, "label": label or None,
-               "kind": kind or None}  # fmt: skip
+    filters = {"site": site or None, "camera": camera or None, "status": status or None,
+               "label": label or None, "kind": kind or None}  # fmt: skip
     check_choice("status", filters["status"], REVIEW_STATUSES)
     check_choice("kind", filters["kind"], EVENT_KINDS)
     since_at = parse_time("since", since or None)
@@ -62,6 +63,7 @@ def queue_page(
         "before_id": before_id,
         "filters": {k: v for k, v in query.items() if v is not None},
         "cameras": store.event_cameras(),
+        "sites": store.event_sites(),
         "labels": label_choices(request, store)[:-1],
         "statuses": REVIEW_STATUSES,
         "kinds": EVENT_KINDS,

@@ -15,13 +15,21 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from monitor.errors import StoreError
-from monitor.store import ReviewStore
 
 logger = logging.getLogger("monitor.web.app")
 
 REFRESH_S = 5.0  # how stale another process's sign-outs may be here
+
+
+class Revocations(Protocol):
+    """What the session book asks of the review store."""
+
+    def revoke_session(self, session_id: str, expires_at: float) -> None: ...
+
+    def revoked_sessions(self) -> dict[str, float]: ...
 
 
 class SessionBook:
@@ -32,7 +40,7 @@ class SessionBook:
         clock: wall clock (revocations expire with the cookie's own timestamp).
     """
 
-    def __init__(self, store: ReviewStore | None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Revocations | None, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._clock = clock
         self._lock = threading.Lock()

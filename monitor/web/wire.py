@@ -8,39 +8,41 @@ message that names the parameter, never the exception text.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 
-from monitor.store import ReviewStore
+from monitor.records import EventRow
+from monitor.web.queue import ReviewQueue
 
 PAGE_SIZE = 50
 TIME_FIELDS = ("start_at", "end_at", "reviewed_at", "created_at", "updated_at")
 OTHER_LABEL = "other"
 
 
-def _store(request: Request) -> ReviewStore:
-    store: ReviewStore = request.app.state.store
+def _store(request: Request) -> ReviewQueue:
+    store: ReviewQueue = request.app.state.store
     return store
 
 
-Store = Annotated[ReviewStore, Depends(_store)]
-# SQLite's INTEGER (and PostgreSQL's BIGINT) range: a larger id is refused (422), not bound (500).
+Store = Annotated[ReviewQueue, Depends(_store)]
+# SQLite's INTEGER range: a larger id is refused (422), not bound (500).
 MAX_ID = 2**63 - 1
 BeforeId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 EventId = Annotated[int, Path(ge=1, le=MAX_ID, description="an event id")]
 SampleId = Annotated[int, Path(ge=1, le=MAX_ID, description="an audit sample id")]
 
 
-def event_or_404(store: ReviewStore, event_id: int) -> dict[str, Any]:
+def event_or_404(store: ReviewQueue, event_id: int) -> EventRow:
     ev = store.get_event(event_id)
     if ev is None:
         raise HTTPException(404, f"event {event_id} not found")
     return ev
 
 
-def event_json(ev: dict[str, Any], root: str) -> dict[str, Any]:
+def event_json(ev: Mapping[str, Any], root: str) -> dict[str, Any]:
     """An event for clients: each time as ISO-8601 UTC plus ``<name>_epoch``, and its snapshot URL."""
     out = {k: v for k, v in ev.items() if k != "has_snapshot"}
     for name in TIME_FIELDS:
@@ -109,13 +111,13 @@ def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None
 
 
 def event_page(
-    store: ReviewStore,
+    store: ReviewQueue,
     filters: dict[str, str | None],
     since: float | None,
     until: float | None,
     limit: int,
     before_id: int | None,
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> tuple[list[EventRow], int | None]:
     """One keyset page and the id to continue from (None on the last page)."""
     rows = store.list_events(
         **filters, since=since, until=until, limit=limit + 1, before_id=before_id
@@ -124,7 +126,7 @@ def event_page(
     return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
-def label_choices(request: Request, store: ReviewStore) -> list[str]:
+def label_choices(request: Request, store: ReviewQueue) -> list[str]:
     """The model's labels (given at start, and as seen in the store), then ``other``."""
     seen = set(request.app.state.labels) | set(store.seen_labels())
     return sorted(seen - {OTHER_LABEL}) + [OTHER_LABEL]

@@ -218,7 +218,7 @@ def test_cli_prints_counts_per_class(seeded: Seeded, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--store", "{d}/missing.db"), "export-dataset: no such review store: {d}/missing.db\n"),
+        (("--store", "{d}/missing.db"), "export-dataset: no review store at {d}/missing.db\n"),
         (("--store", "{db}", "--since", "soon"), "export-dataset: bad date 'soon'"),
         (("--store", "{db}", "--rejected-as", "a/b"),
          "export-dataset: --rejected-as 'a/b' is not a safe class folder name\n"),

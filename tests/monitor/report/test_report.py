@@ -672,7 +672,7 @@ def test_report_without_config_uses_defaults_and_utc(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--store", "{d}/missing.db"), "report: no such review store: {d}/missing.db"),
+        (("--store", "{d}/missing.db"), "report: no review store at {d}/missing.db"),
         (("--store", "{db}", "--since", "last tuesday"), "report: bad date 'last tuesday'"),
         (("--store", "{db}", "--since", "2024-06-05", "--until", "2024-06-03"),
          "report: --since (2024-06-05) must be before --until (2024-06-03)"),

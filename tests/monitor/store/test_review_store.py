@@ -17,8 +17,8 @@ import pytest
 from monitor.errors import StoreError
 from monitor.metrics import Metrics
 from monitor.records import NewEvent
-from monitor.store import ReviewStore
-from monitor.store.migrations import MIGRATIONS, SCHEMA_VERSION, add_column, apply_migrations
+from monitor.store import NEWER, ReviewStore, head_revision
+from monitor.store.legacy import MIGRATIONS, SCHEMA_VERSION, add_column, apply_migrations
 from tests.media import scene
 
 T0 = 1_717_243_200.0  # 2024-06-01T12:00:00Z
@@ -281,37 +281,113 @@ def test_bad_verdicts_are_refused(
 def test_database_is_in_wal_mode(store: ReviewStore, tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "events.db") as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert store.schema_version() == SCHEMA_VERSION
+    assert store.schema_version() == head_revision()
 
 
-def test_an_older_schema_is_migrated_at_open(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [m.version for m in MIGRATIONS])
+def test_every_old_hand_written_schema_is_upgraded_in_place_with_its_data(
+    tmp_path: Path, version: int
+) -> None:
+    """A file from before Alembic (hand-written versions 1–7) is adopted and upgraded at open, its rows kept."""
     path = tmp_path / "old.db"
     conn = sqlite3.connect(path, isolation_level=None)
-    assert apply_migrations(conn, upto=1) == 1
+    assert apply_migrations(conn, upto=version) == version
     conn.execute(
         "INSERT INTO events (kind, camera, label, peak_score, start_at, model_version, mode,"
         " created_at, updated_at) VALUES ('alert', 'gate', 'bear', 0.8, ?, 'm-0', 'shadow', ?, ?)",
         (T0, T0, T0),
     )
-    assert conn.execute("SELECT name FROM sqlite_master WHERE name = 'verdicts'").fetchall() == []
+    conn.execute(
+        "INSERT INTO snapshots (event_id, jpeg, updated_at) VALUES (1, ?, ?)", (jpeg(), T0)
+    )
+    if version >= 3:
+        conn.execute(
+            "INSERT INTO camera_modes VALUES ('gate', 'review', NULL, 'ana', 'trial', ?)", (T0,)
+        )
+    # What each later version added is kept too.
+    if version >= 5:
+        conn.execute("UPDATE events SET box = '[0.1, 0.2, 0.5, 0.6]', zone = 'meadow'")
+    if version >= 6:
+        conn.execute("UPDATE events SET unfamiliar = 1, night_class = 'night_ir'")
+    if version >= 7:
+        conn.execute("UPDATE events SET end_at = start_at + 3, interrupted = 1")
+        conn.execute("INSERT INTO revoked_sessions VALUES ('s-1', ?)", (T0 + 10**9,))
     conn.close()
 
-    store = ReviewStore(path)
+    store = ReviewStore(path, site="north")
     try:
-        assert store.schema_version() == SCHEMA_VERSION == MIGRATIONS[-1].version
+        assert store.schema_version() == head_revision()
         (old,) = store.list_events()
-        assert (old["unfamiliar"], old["held"], old["night_class"]) == (False, False, None)
-        assert (old["camera"], old["model_version"], old["review_status"]) == (
+        assert (old["unfamiliar"], old["held"], old["night_class"]) == (
+            version >= 6,
+            False,
+            "night_ir" if version >= 6 else None,
+        )
+        assert old["box"] == ([0.1, 0.2, 0.5, 0.6] if version >= 5 else None)
+        assert old["zone"] == ("meadow" if version >= 5 else None)
+        assert old["interrupted"] is (version >= 7)
+        assert (old["camera"], old["model_version"], old["review_status"], old["site"]) == (
             "gate",
             "m-0",
             "pending",
+            "",
         )
+        assert store.get_snapshot(old["id"]) == jpeg()
         assert store.set_verdict(old["id"], "confirmed", "ana")  # needs the v2 verdicts table
+        if version >= 3:
+            assert store.camera_modes(site="")["gate"]["mode"] == "review"
+        if version >= 7:
+            assert "s-1" in store.revoked_sessions()
+        new = store.add_event(event(camera="gate", start_at=T0))  # same key, another site
+        assert new is not None and new != old["id"]
     finally:
         store.close()
+    ReviewStore(path).close()  # opening again changes nothing
 
 
-def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
+def _shape(path: Path) -> dict[str, Any]:
+    """Tables, their columns (name, nullable, default) and indexes (name, columns, unique) of a SQLite file."""
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        insp = inspect(engine)
+        return {
+            table: (
+                sorted(
+                    # A primary key is never null, whether or not it was declared NOT NULL.
+                    (
+                        c["name"],
+                        c["nullable"] and not c["primary_key"],
+                        str(c["default"]).strip("'"),
+                    )
+                    for c in insp.get_columns(table)
+                ),
+                sorted(
+                    (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
+                    for i in insp.get_indexes(table)
+                ),
+                sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
+            )
+            for table in insp.get_table_names()
+            if table not in ("schema_version", "alembic_version", "sqlite_sequence")
+        }
+    finally:
+        engine.dispose()
+
+
+def test_an_adopted_old_file_and_a_new_one_have_the_same_schema(tmp_path: Path) -> None:
+    """The baseline revision builds what hand-written version 7 built, so both reach one head schema."""
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old, isolation_level=None)
+    apply_migrations(conn)
+    conn.close()
+    ReviewStore(old).close()
+    ReviewStore(tmp_path / "new.db").close()
+    assert _shape(old) == _shape(tmp_path / "new.db")
+
+
+def test_old_migrations_are_idempotent(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "events.db", isolation_level=None)
     try:
         for migration in MIGRATIONS:
@@ -319,7 +395,7 @@ def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
                 conn.execute(statement)
             for table, column, declaration in migration.columns:
                 add_column(conn, table, column, declaration)
-        assert apply_migrations(conn) == SCHEMA_VERSION
+        assert apply_migrations(conn) == SCHEMA_VERSION == MIGRATIONS[-1].version
         versions = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
         assert versions == [(m.version,) for m in MIGRATIONS]
     finally:
@@ -327,13 +403,25 @@ def test_migrations_are_idempotent(store: ReviewStore, tmp_path: Path) -> None:
     ReviewStore(tmp_path / "events.db").close()
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "future",
+    [
+        "INSERT INTO schema_version VALUES (99, 'from the future', 0)",
+        "UPDATE alembic_version SET version_num = 'ffff'",
+    ],
+)
+def test_a_newer_schema_is_refused(tmp_path: Path, future: str) -> None:
     path = tmp_path / "future.db"
-    ReviewStore(path).close()
+    if future.startswith("INSERT"):
+        conn = sqlite3.connect(path, isolation_level=None)
+        apply_migrations(conn)
+        conn.close()
+    else:
+        ReviewStore(path).close()
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO schema_version VALUES (99, 'from the future', 0)")
+        conn.execute(future)
     conn.close()
-    with pytest.raises(StoreError, match="newer than this bearwatch knows"):
+    with pytest.raises(StoreError, match=NEWER):
         ReviewStore(path)
 
 
@@ -502,3 +590,40 @@ def test_spilled_updates_and_verdicts_are_replayed_in_order(
         assert (got["review_status"], got["reason_code"]) == ("rejected", "shadow")
     finally:
         store.close()
+
+
+def test_db_upgrade_adopts_an_old_file_and_status_reports_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    apply_migrations(conn, upto=2)
+    conn.close()
+
+    def bearwatch(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "monitor", *args, "--store", str(path)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    before = bearwatch("db", "status")
+    assert before.returncode == 1 and "hand-written schema version 2" in before.stdout
+    up = bearwatch("db", "upgrade")
+    assert up.returncode == 0 and "from legacy version 2 to revision" in up.stdout, up.stderr
+    after = bearwatch("db", "status")
+    assert after.returncode == 0 and "up to date" in after.stdout
+
+
+def test_claims_are_released_by_their_owner_only(store: ReviewStore) -> None:
+    first = store.add_event(event(mode="active"))
+    second = store.add_event(event(mode="active", start_at=T0 + 1))
+    kw: dict[str, Any] = {"since": 0, "max_attempts": 3, "retry_before": T0 + 10**9}
+    assert len(store.claim_notifications("mqtt", "box-a", lease_s=60, limit=1, **kw)) == 1
+    assert [r["id"] for r in store.claim_notifications("mqtt", "box-b", lease_s=60, **kw)] == [
+        second
+    ]
+    assert store.release_claims("box-a") == 1  # box-a stops cleanly: its claim goes back
+    assert [r["id"] for r in store.claim_notifications("mqtt", "box-c", lease_s=60, **kw)] == [
+        first
+    ]
+    # The webhook channel has an outbox of its own.
+    assert len(store.claim_notifications("webhook", "box-a", lease_s=60, **kw)) == 2

@@ -553,6 +553,20 @@ def test_bad_mode_changes_are_422(
     assert store.mode_history() == []
 
 
+def test_a_mode_change_for_another_sites_camera_reaches_that_site(
+    store: ReviewStore, client: TestClient, tmp_path: Path
+) -> None:
+    """In a fleet, any box's page may change a camera owned by another box (its site)."""
+    r = post(client, "/api/cameras/gate/mode", {"mode": "active", "reason": "x", "site": "north"})
+    assert r.status_code == 200, r.text
+    assert "gate" not in store.camera_modes()  # this box's own camera is unchanged
+    north = ReviewStore(store.url, site="north")
+    try:
+        assert north.camera_modes()["gate"]["mode"] == "active"  # what north's daemon reads
+    finally:
+        north.close()
+
+
 def test_mode_change_of_an_unknown_camera_is_404(store: ReviewStore, client: TestClient) -> None:
     r = post(client, "/api/cameras/moon/mode", {"mode": "active", "reason": "x"})
     assert r.status_code == 404

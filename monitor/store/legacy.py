@@ -1,4 +1,4 @@
-"""The SQLite schema history: numbered migrations, applied in one transaction at open."""
+"""The hand-written SQLite schema history (versions 1–7) from before Alembic: only to adopt old files and build them in tests."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ import time
 from dataclasses import dataclass
 
 from monitor.errors import StoreError
-from monitor.store.sql import rollback
 
 logger = logging.getLogger(__name__)
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        logger.warning("review store: rollback failed: %s", exc)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +139,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         (),
         columns=(("events", "box", "TEXT"), ("events", "zone", "TEXT")),
     ),
-    # Version 5 is another change's (view plans); the gap is harmless: each
-    # migration applies when the file's version is below its own.
     Migration(
         6,
         "unfamiliar (out-of-domain) and held alerts; light class from pixels",
@@ -209,3 +214,22 @@ def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
         rollback(conn)
         raise
     return current
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The highest hand-written version applied to the file (0 if none)."""
+    rows = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchall()
+    return int(rows[0][0])
+
+
+def adopt(conn: sqlite3.Connection) -> int:
+    """Finish the hand-written history on an old file (to version 7, the baseline's schema) before Alembic takes over.
+
+    Returns:
+        The hand-written version the file is at afterwards.
+    """
+    conn.isolation_level = None
+    version = current_version(conn)
+    if version <= SCHEMA_VERSION:
+        version = apply_migrations(conn)
+    return version
