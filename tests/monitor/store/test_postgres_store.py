@@ -236,3 +236,88 @@ def test_a_database_server_crash_during_an_alert_burst_loses_nothing(
         assert [e["start_at"] for e in ordered] == starts  # replayed in order
     finally:
         store.close()
+
+
+def test_what_main_added_to_events_round_trips_on_postgresql(
+    box_a: ReviewStore, upgraded: str, tmp_path: Path
+) -> None:
+    """Box and zone, unfamiliar/held/light class, last frame and crash recovery, on the server."""
+    from monitor.records import AuditSample, CameraStats
+
+    ev = event(
+        mode="active", unfamiliar=True, held=True, night_class="night_ir",
+        box=(0.1, 0.2, 0.5, 0.6), zone="meadow",
+    )  # fmt: skip
+    event_id = box_a.add_event(ev)
+    assert event_id is not None
+    assert box_a.update_event(event_id, last_frame_at=T0 + 7, box=(0.2, 0.2, 0.6, 0.7), zone="den")
+    got = box_a.get_event(event_id)
+    assert got is not None
+    assert (got["unfamiliar"], got["held"], got["night_class"]) == (True, True, "night_ir")
+    assert (got["box"], got["zone"], got["last_frame_at"]) == ([0.2, 0.2, 0.6, 0.7], "den", T0 + 7)
+    kw: dict[str, Any] = {"since": 0, "max_attempts": 3, "retry_before": T0 + 10**9}
+    # Held for a person: not sent until confirmed, then as a confirmation.
+    assert box_a.claim_notifications("mqtt", "box-a", lease_s=60, **kw) == []
+    assert box_a.set_verdict(event_id, "confirmed", "ana")
+    (due,) = box_a.claim_notifications("mqtt", "box-a", lease_s=60, **kw)
+    assert due["id"] == event_id
+    box_a.record_delivery(event_id, "mqtt", "confirmed", True)
+
+    # Crash recovery closes this site's open events only: another box's stay open.
+    south = pg_store(upgraded, tmp_path, site="south")
+    try:
+        theirs = south.add_event(event(start_at=T0 + 1))
+        assert theirs is not None
+        assert [c[0] for c in box_a.close_interrupted_events()] == [event_id]
+        mine, other = box_a.get_event(event_id), box_a.get_event(theirs)
+        assert mine is not None and other is not None
+        assert (mine["end_at"], mine["interrupted"]) == (T0 + 7, True)
+        assert (other["end_at"], other["interrupted"]) == (None, False)
+    finally:
+        south.close()
+
+    sample = AuditSample("gate", T0, "random", "m-1", "bear", 0.2, {"bear": 0.2}, jpeg(), "day")
+    sample_id = box_a.add_audit_sample(sample)
+    assert sample_id is not None and box_a.audit_cameras() == ["gate"]
+    assert box_a.label_audit_sample(sample_id, "bear", "ana")
+    assert box_a.clear_audit_label(sample_id)
+    (row,) = box_a.list_audit_samples()
+    assert (row["label"], row["night_class"]) == (None, "day")
+    box_a.add_camera_stats([CameraStats("gate", T0, 60, 60, 30, 0, 5, 9, light={"day": 30})])
+    assert box_a.camera_stats()[0]["light"] == {"day": 30}
+
+
+def test_sessions_undo_and_spilled_deliveries_on_postgresql(box_a: ReviewStore) -> None:
+    box_a.revoke_session("s-1", time.time() + 3600)
+    box_a.revoke_session("s-1", time.time() + 3600)  # twice: one row
+    assert list(box_a.revoked_sessions()) == ["s-1"]
+
+    ev = event(mode="active")
+    event_id = box_a.add_event(ev)
+    assert event_id is not None
+    assert box_a.set_verdict(event_id, "rejected", "ana", reason_code="blur", note="soft")
+    assert box_a.set_verdict(
+        event_id, "confirmed", "ana", reason_code="undo", restores={"reason_code": None}
+    )
+    got = box_a.get_event(event_id)
+    assert got is not None and (got["review_status"], got["reason_code"]) == ("confirmed", None)
+    assert [v["reason_code"] for v in box_a.verdict_history(event_id)] == ["blur", "undo"]
+
+    # A notification sent while the event was only in the spill is found by its natural key.
+    box_a.record_spilled_delivery(ev, "mqtt", "active", True)
+    (delivery,) = box_a.deliveries(event_id)
+    assert (delivery["channel"], delivery["status"]) == ("mqtt", "sent")
+
+
+def test_a_write_budget_bounds_a_write_to_a_locked_table(box_a: ReviewStore, upgraded: str) -> None:
+    """The store writer's budget holds on PostgreSQL: a locked table spills, it does not wait."""
+    with psycopg.connect(upgraded.replace("+psycopg", ""), autocommit=False) as locker:
+        locker.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+        t0 = time.monotonic()
+        with box_a.write_budget(0.3):
+            assert box_a.add_event(event(camera="late")) is None
+        assert time.monotonic() - t0 < 2.5  # one lock_timeout (1 s) at most, no retries past it
+        assert not box_a.healthy
+        locker.rollback()
+    assert box_a.add_event(event(camera="after")) is not None  # replays the spill first
+    assert sorted(e["camera"] for e in box_a.list_events()) == ["after", "late"]
