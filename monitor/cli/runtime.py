@@ -511,9 +511,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "store-bench", help="review store: events/s written with snapshots, list p95 at scale"
     )
     p.add_argument("--store", required=True, metavar="URL", help="an empty store to fill")
-    p.add_argument("--events", type=int, default=1_000_000, help="history size (default 1M)")
+    p.add_argument("--events", type=int, default=1_000_000, help="history size")
     p.add_argument("--writes", type=int, default=2000, help="events written one by one")
     p.add_argument("--repeats", type=int, default=200, help="runs of each query")
-    p.add_argument("--local", default="store-bench.db", help="a server store's spill beside this")
+    p.add_argument("--local", default="store-bench.db", help="spill file base (server stores)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_store_bench)
