@@ -45,6 +45,17 @@ class StoreConfig(Strict):
     )
     snapshot_quality: int = Field(85, ge=10, le=100, description="JPEG quality of snapshots")
     write_retries: int = Field(5, ge=0, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _server_url(cls, value: str | None) -> str | None:
+        # A server URL gets the camera URLs' rules: a password with an unencoded
+        # reserved character is refused (showing only the redacted form), so is no host.
+        if value is not None and value.startswith("postgresql"):
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
     score_log: bool = Field(
         True, description="log every classified frame's scores beside the store (for levers)"
     )

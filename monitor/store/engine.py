@@ -8,7 +8,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from monitor.store.url import StoreUrl, redact
+from monitor.config import redact_url
+from monitor.store.url import StoreUrl
 
 CONNECT_TIMEOUT_S = 5
 
@@ -112,4 +113,4 @@ def one_line(exc: BaseException) -> str:
     else:
         text = str(exc)
     lines = [x.strip() for x in text.strip().splitlines() if x.strip()]
-    return redact(lines[0] if lines else type(exc).__name__)
+    return redact_url(lines[0] if lines else type(exc).__name__)

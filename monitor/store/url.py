@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from monitor.config import redact_url
 from monitor.errors import StoreError
 
 SCHEMES = ("sqlite", "postgresql")
@@ -35,11 +36,11 @@ class StoreUrl:
         try:
             url = make_url(str(text))
         except (ArgumentError, ValueError):
-            raise StoreError(f"malformed store URL {redact(str(text))!r}") from None
+            raise StoreError(f"malformed store URL {redact_url(str(text))!r}") from None
         backend = url.get_backend_name()
         if backend not in SCHEMES:
             raise StoreError(
-                f"store URL {redact(str(text))!r}: engine {backend!r} is not supported"
+                f"store URL {redact_url(str(text))!r}: engine {backend!r} is not supported"
                 " (use sqlite:///FILE or postgresql://USER@HOST/DB)"
             )
         if backend == "postgresql":
@@ -68,12 +69,3 @@ class StoreUrl:
             return str(self.path)
         return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
 
-
-def redact(text: str) -> str:
-    """``scheme://user:secret@host`` → ``scheme://user:***@host`` (for URLs that did not parse)."""
-    head, sep, rest = text.partition("://")
-    if not sep or "@" not in rest:
-        return text
-    creds, at, tail = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{head}://{user}{':***' if ':' in creds else ''}{at}{tail}"

@@ -60,6 +60,24 @@ def test_urls_without_a_host_are_refused(url: str) -> None:
         parse_config(base(source=url))
 
 
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (f"postgresql://bearwatch:{SECRET}/x@db.lan/bearwatch", "percent-encode"),
+        ("postgresql://bearwatch@/bearwatch", "has no host"),
+    ],
+)
+def test_a_store_server_url_gets_the_same_rules(url: str, expected: str) -> None:
+    """Issue 12 on issue 15's rules: store.url is refused like a camera URL, its password never shown."""
+    cfg = base()
+    cfg["store"] = {"url": url}
+    with pytest.raises(ConfigError) as err:
+        parse_config(cfg)
+    text = str(err.value)
+    assert "store.url" in text and expected in text and len(text.splitlines()) == 1
+    assert SECRET not in text and SECRET[:6] not in text
+
+
 def test_webhook_url_without_a_host_is_refused() -> None:
     """Bug (same family): a webhook URL without a host passed validation."""
     cfg = base()
