@@ -5,8 +5,12 @@ light is right, and a camera-trap pipeline learns to ignore it (MegaDetector's
 *repeat detection elimination*). Here a rejected event leaves a
 :class:`RejectedSpot` — its camera, label, peak region box and a small
 grey-level picture of that region. A later region of the same camera and label
-whose box overlaps the spot (IoU) and whose picture matches it (normalised
-cross-correlation) is *like* the rejected event: the alert stage scores the
+whose box overlaps the spot (IoU) and whose picture matches it is *like* the
+rejected event. Matching is strict on purpose: the two pictures, each
+matched for brightness and contrast, must correlate closely *and* differ in no
+cell by more than a few levels, so a bear that walks into the rejected region — even a small
+one in a whole-frame region — changes a few cells and the region alerts again.
+When it is like the rejected event, the alert stage scores the
 frame without it, so a real bear elsewhere in the frame still alerts, and
 keeps the like-the-rejected events apart (stored, counted, never notified).
 A spot expires after ``expire_s`` of its rejection, or at once when the
@@ -22,7 +26,7 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 
-APPEARANCE_SIDE = 16  # the stored picture is APPEARANCE_SIDE² grey levels (256 bytes)
+APPEARANCE_SIDE = 32  # the stored picture is APPEARANCE_SIDE² RGB cells (3 KiB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +36,14 @@ class RepeatRules:
     Attributes:
         iou_min: the least box overlap (intersection over union).
         similarity_min: the least normalised cross-correlation of the two pictures (−1..1).
+        change_max: the largest change allowed in any one cell, in levels
+            (0–255) once brightness and contrast are matched.
         expire_s: how long after its rejection a spot keeps suppressing.
     """
 
     iou_min: float = 0.5
-    similarity_min: float = 0.85
+    similarity_min: float = 0.9
+    change_max: float = 12.0
     expire_s: float = 7 * 86400.0
 
 
@@ -53,39 +60,55 @@ class RejectedSpot:
 
 
 def appearance(region: np.ndarray, side: int = APPEARANCE_SIDE) -> bytes:
-    """A region (H, W, 3) RGB or (H, W) grey, uint8 → its ``side``×``side`` grey picture by area averaging."""
+    """A region (H, W, 3) RGB or (H, W) grey, uint8 → its ``side``×``side`` RGB picture by area averaging."""
     img = np.asarray(region, dtype=np.float32)
-    if img.ndim == 3:
-        img = img[..., 0] * 0.299 + img[..., 1] * 0.587 + img[..., 2] * 0.114
-    h, w = img.shape
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    h, w = img.shape[:2]
     if h < side or w < side:
         img = np.repeat(np.repeat(img, -(-side // h), axis=0), -(-side // w), axis=1)
-        h, w = img.shape
+        h, w = img.shape[:2]
     rows = np.linspace(0, h, side + 1).astype(int)
     cols = np.linspace(0, w, side + 1).astype(int)
     sums = np.add.reduceat(np.add.reduceat(img, rows[:-1], axis=0), cols[:-1], axis=1)
-    counts = np.outer(np.diff(rows), np.diff(cols))
+    counts = np.outer(np.diff(rows), np.diff(cols))[..., None]
     return np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8).tobytes()
 
 
-def similarity(a: bytes, b: bytes) -> float:
-    """Normalised cross-correlation of two pictures (1: the same up to brightness and contrast).
+FLAT_STD = 2.0  # levels: a picture with less spread than this has no texture to correlate
 
-    Two flat pictures (no texture to correlate) are alike when their mean
-    grey levels are within 8 of each other; a flat and a textured one are not.
+
+def likeness(a: bytes, b: bytes) -> tuple[float, float]:
+    """(correlation, largest change) of two pictures of one size.
+
+    The correlation is the normalised cross-correlation over every cell and
+    channel (1: the same up to brightness and contrast). The largest change
+    is the worst cell's difference in levels once ``b`` is fitted to ``a`` by
+    brightness and contrast (least squares, per channel): sensor noise,
+    averaged over a cell, stays at a few levels; anything new in the picture
+    is tens of levels in the cells it covers. Two flat pictures are alike when
+    their levels are; a flat and a textured one are not.
     """
-    if len(a) != len(b) or not a:
-        return -1.0
-    x = np.frombuffer(a, dtype=np.uint8).astype(np.float64)
-    y = np.frombuffer(b, dtype=np.uint8).astype(np.float64)
-    x0, y0 = x - x.mean(), y - y.mean()
-    nx, ny = float(np.linalg.norm(x0)), float(np.linalg.norm(y0))
-    flat = 2.0 * np.sqrt(x.size)  # a standard deviation under ~2 grey levels
-    if nx < flat and ny < flat:
-        return 1.0 if abs(float(x.mean() - y.mean())) <= 8.0 else 0.0
-    if nx < flat or ny < flat:
-        return 0.0
-    return float(np.dot(x0, y0) / (nx * ny))
+    if len(a) != len(b) or not a or len(a) % 3:
+        return -1.0, float("inf")
+    x = np.frombuffer(a, dtype=np.uint8).astype(np.float64).reshape(-1, 3)
+    y = np.frombuffer(b, dtype=np.uint8).astype(np.float64).reshape(-1, 3)
+    x0, y0 = x - x.mean(axis=0), y - y.mean(axis=0)
+    sx, sy = float(x0.std()), float(y0.std())
+    if sx < FLAT_STD and sy < FLAT_STD:
+        return 1.0, float(np.max(np.abs(x.mean(axis=0) - y.mean(axis=0))))
+    if sx < FLAT_STD or sy < FLAT_STD:
+        return 0.0, float("inf")
+    ncc = float(np.sum(x0 * y0) / np.sqrt(np.sum(x0**2) * np.sum(y0**2)))
+    # Per channel: y0 ≈ k·x0 (least squares); the fitted y back in x's levels.
+    k = np.sum(x0 * y0, axis=0) / np.maximum(np.sum(y0**2, axis=0), 1e-9)
+    change = float(np.max(np.abs(x0 - y0 * k)))
+    return ncc, change
+
+
+def similarity(a: bytes, b: bytes) -> float:
+    """Normalised cross-correlation of two pictures (1: the same up to brightness and contrast)."""
+    return likeness(a, b)[0]
 
 
 def iou(a: Box, b: Box) -> float:
@@ -132,8 +155,10 @@ class RepeatFilter:
                 continue
             if iou(spot.box, box) < self.rules.iou_min:
                 continue
-            sim = similarity(spot.appearance, picture)
-            if sim >= self.rules.similarity_min and (best is None or sim > best[0]):
+            sim, change = likeness(spot.appearance, picture)
+            if sim < self.rules.similarity_min or change > self.rules.change_max:
+                continue
+            if best is None or sim > best[0]:
                 best = (sim, spot.event_id)
         return None if best is None else best[1]
 

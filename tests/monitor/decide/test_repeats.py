@@ -12,6 +12,7 @@ from monitor.decide.repeats import (
     RepeatRules,
     appearance,
     iou,
+    likeness,
     similarity,
 )
 
@@ -40,13 +41,13 @@ def test_iou(a, b, expected) -> None:
 def test_appearance_is_a_fixed_size_grey_picture(shape) -> None:
     img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
     pic = appearance(img)
-    assert len(pic) == APPEARANCE_SIDE**2
+    assert len(pic) == APPEARANCE_SIDE**2 * 3
 
 
 def test_appearance_averages_areas() -> None:
     img = np.zeros((32, 32, 3), np.uint8)
     img[:, 16:] = 200
-    grid = np.frombuffer(appearance(img), np.uint8).reshape(APPEARANCE_SIDE, APPEARANCE_SIDE)
+    grid = np.frombuffer(appearance(img), np.uint8).reshape(APPEARANCE_SIDE, APPEARANCE_SIDE, 3)
     assert grid[:, : APPEARANCE_SIDE // 2].max() == 0
     assert grid[:, APPEARANCE_SIDE // 2 :].min() == 200
 
@@ -59,11 +60,11 @@ def test_similarity_ignores_brightness_and_contrast_but_not_content() -> None:
     assert similarity(appearance(rock), appearance(textured(2))) < 0.5
 
 
-def test_similarity_of_flat_pictures() -> None:
+def test_likeness_of_flat_pictures() -> None:
     grey = np.full((64, 64, 3), 120, np.uint8)
-    assert similarity(appearance(grey), appearance(grey + 5)) == 1.0
-    assert similarity(appearance(grey), appearance(grey + 40)) == 0.0
-    assert similarity(appearance(grey), appearance(textured(3, 64))) == 0.0
+    assert likeness(appearance(grey), appearance(grey + 5)) == (1.0, 5.0)
+    assert likeness(appearance(grey), appearance(grey + 40))[1] == 40.0
+    assert likeness(appearance(grey), appearance(textured(3, 64))) == (0.0, float("inf"))
     assert similarity(b"", b"") == -1.0
 
 
@@ -122,3 +123,46 @@ def test_like_rejected_per_region_and_label() -> None:
         {},
     ]
     assert filt.like_rejected("nobody", ["bear"], boxes, pictures, 2000.0) == [{}, {}]
+
+
+def grass(seed: int = 0, size: int = 160) -> np.ndarray:
+    """A letterboxed-looking whole-frame region: bands of sky, treeline and textured ground."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((size, size, 3), np.uint8)
+    img[:30], img[30:130], img[130:] = 0, (70, 80, 90), 0  # letterbox bars
+    img[30:60] = (150, 160, 170)  # sky
+    img[60:130] = (50, 90, 40)
+    img[60:130] += rng.integers(0, 25, (70, size, 3), dtype=np.uint8)
+    return img
+
+
+@pytest.mark.parametrize(
+    ("change", "like"),
+    [
+        ("none", True),
+        ("sensor noise", True),
+        ("brighter", True),
+        ("small bear", False),  # 5 % of the frame high, in a whole-frame region
+        ("other scene", False),
+    ],
+)
+def test_a_whole_frame_region_is_like_only_while_nothing_new_is_in_it(
+    change: str, like: bool
+) -> None:
+    rejected = grass()
+    img = rejected.astype(np.int16)
+    rng = np.random.default_rng(9)
+    if change == "sensor noise":
+        img = img + rng.normal(0, 3, img.shape)
+    elif change == "brighter":
+        img = img * 1.15 + 10
+    elif change == "small bear":
+        img[100:108, 40:52] = (90, 60, 40)
+    elif change == "other scene":
+        img = grass(seed=4).astype(np.int16)[::-1]
+    picture = appearance(np.clip(img, 0, 255).astype(np.uint8))
+    filt = RepeatFilter(RepeatRules())
+    filt.replace([RejectedSpot(3, "cam", "bear", (0, 0, 1, 1), appearance(rejected), 0.0)])
+    assert (filt.match("cam", "bear", (0, 0, 1, 1), picture, 10.0) == 3) is like
+    ncc, largest = likeness(appearance(rejected), picture)
+    assert (ncc >= 0.9 and largest <= 12.0) is like
