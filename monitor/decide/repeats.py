@@ -19,7 +19,7 @@ rejection is undone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,24 +162,9 @@ class RepeatFilter:
                 best = (sim, spot.event_id)
         return None if best is None else best[1]
 
-    def like_rejected(
-        self,
-        camera: str,
-        labels: Sequence[str],
-        boxes: Sequence[Box],
-        pictures: Sequence[bytes],
-        at: float,
-    ) -> list[dict[str, int]]:
-        """Per region: {label: rejected event id} for each label that region is like a rejected spot in."""
-        cam_spots = self._spots.get(camera, ())
-        out: list[dict[str, int]] = [{} for _ in boxes]
-        if not cam_spots:
-            return out
-        wanted = {s.label for s in cam_spots}
-        for r, (box, picture) in enumerate(zip(boxes, pictures, strict=True)):
-            for label in labels:
-                if label in wanted:
-                    hit = self.match(camera, label, box, picture, at)
-                    if hit is not None:
-                        out[r][label] = hit
-        return out
+    def near(self, camera: str, label: str, box: Box, at: float) -> bool:
+        """Whether any live spot of ``label`` overlaps ``box`` enough to compare pictures (cheap)."""
+        return any(
+            spot.label == label and self.live(spot, at) and iou(spot.box, box) >= self.rules.iou_min
+            for spot in self._spots.get(camera, ())
+        )

@@ -113,16 +113,13 @@ def test_best_match_wins_and_replace_swaps_everything() -> None:
     assert filt.match("cam", "bear", (0.1, 0.1, 0.3, 0.3), appearance(textured(1)), 2000.0) is None
 
 
-def test_like_rejected_per_region_and_label() -> None:
-    filt = RepeatFilter(RepeatRules())
+def test_near_is_the_cheap_test_before_pictures() -> None:
+    filt = RepeatFilter(RepeatRules(expire_s=60.0))
     filt.replace([spot(4)])
-    boxes = [(0.1, 0.1, 0.3, 0.3), (0.6, 0.6, 0.8, 0.8)]
-    pictures = [appearance(textured(1)), appearance(textured(1))]
-    assert filt.like_rejected("cam", ["bear", "person"], boxes, pictures, 2000.0) == [
-        {"bear": 4},
-        {},
-    ]
-    assert filt.like_rejected("nobody", ["bear"], boxes, pictures, 2000.0) == [{}, {}]
+    assert filt.near("cam", "bear", (0.1, 0.1, 0.3, 0.3), 1010.0)
+    assert not filt.near("cam", "bear", (0.6, 0.6, 0.8, 0.8), 1010.0)
+    assert not filt.near("cam", "person", (0.1, 0.1, 0.3, 0.3), 1010.0)
+    assert not filt.near("cam", "bear", (0.1, 0.1, 0.3, 0.3), 1060.0)  # expired
 
 
 def grass(seed: int = 0, size: int = 160) -> np.ndarray:
