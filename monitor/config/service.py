@@ -56,6 +56,7 @@ class StoreConfig(Strict):
             if problem:
                 raise ValueError(problem)
         return value
+
     score_log: bool = Field(
         True, description="log every classified frame's scores beside the store (for levers)"
     )

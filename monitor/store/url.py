@@ -68,4 +68,3 @@ class StoreUrl:
         if self.is_sqlite:
             return str(self.path)
         return self.url.set(drivername="postgresql").render_as_string(hide_password=True)
-

@@ -61,7 +61,9 @@ def statue_and_walker(
         if i >= start:
             step = (i - start) / max(1, n_frames - start - 1)
             before = canvas.copy()
-            replace(walker, x=walker.x + step * 0.25 * w, phase=walker.phase + 0.35 * i).draw(canvas)
+            replace(walker, x=walker.x + step * 0.25 * w, phase=walker.phase + 0.35 * i).draw(
+                canvas
+            )
             mask = (canvas != before).any(axis=2)
         frames.append(
             camera.expose(camera.develop(canvas, backdrop.horizon_y, mask, scene), noise_rng)
