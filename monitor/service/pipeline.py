@@ -357,8 +357,12 @@ class Pipeline:
             "store-writer": self.writer.is_alive(),
         }
         problems = [f"worker {name} is not running" for name, alive in workers.items() if not alive]
-        if not self.store.healthy:
+        if self.store.spilling:
             problems.append("the review store is failing (writes are being spilled)")
+        if self.store.disk_low:
+            problems.append(
+                "the disk beside the review store is full (events are stored without snapshots)"
+            )
         if not any(c["status"] == "online" for c in cams.values()):
             problems.append("no camera is online")
         warnings = [

@@ -149,6 +149,16 @@ class StoreCore:
         """False from a write that gave up until its spill has been replayed, and while the disk is full."""
         return self._healthy and not self._disk_low
 
+    @property
+    def spilling(self) -> bool:
+        """True from a write that gave up until its spill has been replayed."""
+        return not self._healthy
+
+    @property
+    def disk_low(self) -> bool:
+        """True while snapshots are stopped because the disk beside the store is (nearly) full."""
+        return self._disk_low
+
     def snapshots_allowed(self) -> bool:
         """False while the disk beside the store is (nearly) full: events are then stored without images.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.media import write_clip
 from tests.monitor.service.test_daemon import Daemon, config, free_port, wait_for
 
 
@@ -23,5 +24,24 @@ def test_healthz_is_degraded_when_every_camera_is_down(tmp_path: Path, color_mod
         assert body["ok"] is False and body["status"] == "degraded"
         assert "no camera is online" in body["problems"]
         assert d.get("/livez").json() == {"alive": True, "status": "degraded"}
+    finally:
+        d.close()
+
+
+def test_healthz_names_a_full_disk_beside_the_store(tmp_path: Path, color_model: Path) -> None:
+    """A disk below retention.min_free_mb turns health red with its own reason, not "spilled"."""
+    clip = write_clip(tmp_path / "bear.avi", ["empty"] * 5 + ["bear"] * 40, fps=10)
+    cfg = config(tmp_path, color_model, [{"id": "gate", "source": str(clip)}])
+    cfg["retention"] = {"min_free_mb": 10**8}  # more than any disk has
+    d = Daemon(tmp_path, cfg)
+    try:
+        assert d.read_notify("READY=1"), d.output()
+        full = "the disk beside the review store is full (events are stored without snapshots)"
+        r = wait_for(
+            lambda: full in (resp := d.get("/healthz")).json().get("problems", []) and resp
+        )
+        assert r, d.output()
+        assert r.status_code == 503
+        assert "the review store is failing (writes are being spilled)" not in r.json()["problems"]
     finally:
         d.close()
