@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -77,8 +78,13 @@ def set_busy_timeout(conn: Connection, busy_ms: int) -> None:
     it can run before ``BEGIN IMMEDIATE``.
     """
     driver = conn.connection.driver_connection
-    assert driver is not None
-    driver.execute(f"PRAGMA busy_timeout = {max(0, int(busy_ms))}")
+    assert isinstance(driver, sqlite3.Connection)
+    statement = f"PRAGMA busy_timeout = {max(0, int(busy_ms))}"
+    try:
+        driver.execute(statement)
+    except sqlite3.Error as exc:
+        # As SQLAlchemy would raise it, so the write is retried or spilled, never lost.
+        raise OperationalError(statement, None, exc) from exc
 
 
 class StoreClosed(SQLAlchemyError):
