@@ -87,7 +87,7 @@ class Metrics:
         )
         self.events = Counter(
             "bearwatch_events_total",
-            "Decision events by kind (start, end)",
+            "Decision events by kind (start, end; suppressed: a start like a rejected alert)",
             ["camera", "label", "kind"],
             registry=r,
         )

@@ -102,6 +102,10 @@ class NewEvent:
         None  # the peak region, normalised x0, y0, x1, y1
     )
     zone: str | None = None  # the include zone of the peak region
+    # The peak region's picture, base64 (``monitor.decide.repeats.appearance``).
+    appearance: str | None = None
+    # The rejected event this one is like (a repeat false alarm): stored, never notified.
+    suppressed_by: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, EVENT_KINDS)
@@ -230,6 +234,7 @@ class EventRow(TypedDict):
     interrupted: bool
     box: list[float] | None
     zone: str | None
+    suppressed_by: int | None
     has_snapshot: bool
 
 

@@ -8,7 +8,14 @@ scene set lacks, as model-sized JPEGs in class folders:
 
 * ``letterboxed/``: seeded 16:9 scenes, each letterboxed whole;
 * ``walks/``: frames of seeded walk-through clips (the sample clips' kind,
-  other seeds), encoded as mp4v and decoded again, each letterboxed whole.
+  other seeds), encoded as mp4v and decoded again, each letterboxed whole,
+  in the folder of the clip's label (the empty lead-in and lead-out too: a
+  bank needs the view, not the label).
+
+``--labelled-walks`` writes the same kind of frames for *training* instead,
+into ``walks_labelled/``: each frame in the folder of what it shows (a bear
+clip's empty lead-in is ``empty``), frames within two of a subject entering
+or leaving left out, 4:3 and 16:9 clips alike.
 
 Usage: ``python -m training.ood_bank --out DIR --seed 7 [--size 128]``; put DIR
 beside the scene set and the slice-aided crops as ``--images`` of ``ood-calibrate``.
@@ -81,6 +88,26 @@ def write_bank(out: Path, seed: int, size: int = 128, scenes: int = 600, clips: 
     return n
 
 
+def write_labelled_walks(out: Path, seed: int, size: int = 160, clips: int = 60) -> int:
+    """Walk-through frames labelled by what each shows (for training); returns how many images."""
+    n = 0
+    for i in range(clips):
+        label, night = LABELS[i % 3], (i // 3) % 2 == 1
+        wh = (320, 240) if (i // 6) % 2 == 0 else (640, 360)
+        clip_rng = np.random.default_rng(seed * 1000 + i)
+        clip = walk_through(label, clip_rng, 80, wh, night, lead_in=20, lead_out=15,
+                            count=2 if label == "person" else 1)  # fmt: skip
+        present = clip.present
+        for j, frame in enumerate(_coded(clip.frames)):
+            near = present[max(0, j - 2) : j + 3]
+            if j % 2 or any(p != present[j] for p in near):
+                continue  # every other frame; none where a subject is just entering or leaving
+            shows = label if present[j] else "empty"
+            _save(frame, size, out / "walks_labelled" / shows / f"walk{seed}_{i}_{j}.jpg")
+            n += 1
+    return n
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.ood_bank", description=__doc__.split("\n\n")[0]
@@ -94,8 +121,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--scenes", type=int, default=600, help="letterboxed 16:9 scenes (default 600)"
     )
     parser.add_argument("--clips", type=int, default=60, help="walk-through clips (default 60)")
+    parser.add_argument(
+        "--labelled-walks",
+        action="store_true",
+        help="write only walks_labelled/: walk-through frames labelled by what they show, for training",
+    )
     args = parser.parse_args(argv)
-    n = write_bank(args.out, args.seed, args.size, args.scenes, args.clips)
+    if args.labelled_walks:
+        n = write_labelled_walks(args.out, args.seed, args.size, args.clips)
+    else:
+        n = write_bank(args.out, args.seed, args.size, args.scenes, args.clips)
     print(f"wrote {n} images to {args.out}")
     return 0
 

@@ -16,6 +16,7 @@ daemon that runs for months.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import logging
@@ -28,6 +29,7 @@ import cv2
 import numpy as np
 
 from monitor.alerts.familiarity import EventMarks, Familiarity
+from monitor.alerts.repeats import RepeatGuard, Suppressed, peak_picture
 from monitor.alerts.snapshots import snapshot_of
 from monitor.alerts.taps import (
     CandidateComparison,
@@ -42,6 +44,7 @@ from monitor.alerts.taps import (
 )
 from monitor.config import CameraConfig
 from monitor.decide.policy import DecisionEvent, DecisionPolicy
+from monitor.decide.repeats import RejectedSpot
 from monitor.frames import Frame, LastDecisions, Prediction
 from monitor.metrics import Metrics
 from monitor.records import (
@@ -62,6 +65,11 @@ SCORE_FLUSH_S = 5.0  # how often buffered score-log rows reach the disk
 # An open event's last frame is written at least this often (camera time), so a
 # crash recovery closes it near where it really was, not at its last new peak.
 TOUCH_EVERY_S = 5.0
+REPEATS_REFRESH_S = 10.0  # how often the rejected spots are read again (a rejection, an undo)
+
+EventKey = tuple[
+    str, str, int, int
+]  # camera, label, event number, the rejected event it is like (0: none)
 
 
 class AlertSink(Protocol):
@@ -83,7 +91,10 @@ class AlertSink(Protocol):
         last_frame_at: float | None = None,
         box: tuple[float, float, float, float] | None = None,
         zone: str | None = None,
+        appearance: str | None = None,
     ) -> bool: ...
+
+    def rejected_spots(self, since: float) -> list[RejectedSpot]: ...
 
     def add_audit_sample(self, sample: AuditSample) -> int | None: ...
 
@@ -112,6 +123,8 @@ class AlertStage(Worker):
             statistics recorder — each optional.
         writer: runs the store writes on its own thread; None: they run on this
             one (tests, tools that want the old synchronous order).
+        repeats: takes regions like a rejected alert out of each frame's score
+            and keeps their events apart as suppressed (None: no suppression).
     """
 
     def __init__(
@@ -130,8 +143,12 @@ class AlertStage(Worker):
         decisions: LastDecisions | None = None,
         familiarity: Familiarity | None = None,
         writer: StoreWriter | None = None,
+        repeats: RepeatGuard | None = None,
+        repeats_expire_s: float = 7 * 86400.0,
     ) -> None:
         super().__init__("alerts", clock)
+        self.repeats, self._repeats_expire_s = repeats, repeats_expire_s
+        self._repeats_read: float | None = None
         self.writer = writer
         self.mode_book = modes or ModeBook({c.id: (c.mode, c.active_hours) for c in cameras})
         self.drift = drift  # also a tap; kept by name because alerts carry its flags
@@ -153,10 +170,10 @@ class AlertStage(Worker):
         # locked): the spill is durable, so an active camera's alert may go out now.
         self.on_spilled: list[Callable[[NewEvent], None]] = []
         self.recorders: list[ReplayRecorder] = []
-        self._open: dict[tuple[str, str, int], EventSummary] = {}
+        self._open: dict[EventKey, EventSummary] = {}
         self._scores_flushed = clock()
         store.score_log.set_model(labels, model_version)
-        self._touched: dict[tuple[str, str, int], float] = {}  # last_frame_at last written
+        self._touched: dict[EventKey, float] = {}  # last_frame_at last written
         self.last_captured_at: dict[str, float] = {}
         self.last_decision_mono: float | None = None
         self._queue: queue.Queue[list[Prediction]] = queue.Queue(maxsize=10_000)
@@ -185,6 +202,8 @@ class AlertStage(Worker):
         return self._queue.unfinished_tasks == 0
 
     def _run(self) -> None:
+        if self.repeats is not None:
+            self._refresh_repeats()  # before the first frame: a replay starts knowing its rejections
         while True:
             self.beat()
             self._periodic()
@@ -212,8 +231,31 @@ class AlertStage(Worker):
         except Exception:
             logger.exception("writing periodic statistics failed")
 
+    def _refresh_repeats(self) -> None:
+        """Read the rejected spots again (on the writer's thread when there is one: it is a store read)."""
+        assert self.repeats is not None
+        guard, since = self.repeats, time.time() - self._repeats_expire_s
+        first, self._repeats_read = self._repeats_read is None, self.clock()
+
+        def read() -> None:
+            try:
+                guard.refresh(self.store.rejected_spots(since))
+            except Exception:
+                logger.exception("reading rejected alerts for repeat suppression failed")
+
+        if not first and self.writer is not None and self.writer.is_alive():
+            self.writer.submit(read)
+        else:
+            read()
+
     def _flush_periodic(self, force: bool) -> None:
         now, wall = self.clock(), time.time()
+        if (
+            self.repeats is not None
+            and self._repeats_read is not None
+            and now - self._repeats_read >= REPEATS_REFRESH_S
+        ):
+            self._refresh_repeats()
         for tap in self.taps:
             self._persist(tap.flush(now, wall, force))
         if force or now - self._scores_flushed >= SCORE_FLUSH_S:
@@ -255,6 +297,10 @@ class AlertStage(Worker):
         self.last_decision_mono = now
         self.last_captured_at[frame.camera] = frame.captured_at
         policy = self.policies[frame.camera]
+        suppressed: list[Suppressed] = []
+        if self.repeats is not None:
+            # Regions like a rejected alert leave the frame's score before anything decides on it.
+            pred, suppressed = self.repeats.apply(pred)
         jpeg = memo(lambda: self._jpeg(frame.snapshot))
         light = self.familiarity.observe(pred)
         decided = decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
@@ -263,6 +309,9 @@ class AlertStage(Worker):
             self._persist(self.drift.on_decided(decided))
         for ev in policy.step(pred.probs, frame.captured_at, frame.seq):
             self._handle(ev, frame, pred.probs, pred)
+        for s in suppressed:
+            like = dataclasses.replace(pred, probs=s.probs, region=s.region)
+            self._handle(s.event, frame, s.probs, like, suppressed_by=s.spot)
         self._touch_open(frame, pred.probs, policy.cfg.release)
         # The other taps see whether this frame left an event open.
         decided = dataclasses.replace(decided, in_event=bool(policy.active_labels))
@@ -277,6 +326,9 @@ class AlertStage(Worker):
         for cam, policy in self.policies.items():
             for ev in policy.close(self.last_captured_at.get(cam, time.time())):
                 self._handle(ev, None, None)
+        if self.repeats is not None:
+            for s in self.repeats.close(lambda cam: self.last_captured_at.get(cam, time.time())):
+                self._handle(s.event, None, None, suppressed_by=s.spot)
 
     def _jpeg(self, image: np.ndarray | None) -> bytes | None:
         if image is None:
@@ -314,8 +366,11 @@ class AlertStage(Worker):
         frame: Frame | None,
         probs: np.ndarray | None,
         pred: Prediction | None = None,
+        suppressed_by: int | None = None,
     ) -> NewEvent:
         details, marks = self._details(ev, frame, probs)
+        if suppressed_by is not None:
+            details["suppressed_by"] = suppressed_by
         mode = self.mode_book.effective(ev.camera, ev.start_at)
         drift_flags = self._drift_flags(ev.camera)
         return NewEvent(
@@ -337,6 +392,8 @@ class AlertStage(Worker):
             night_class=marks.night_class,
             box=None if pred is None else pred.box,
             zone=None if pred is None else pred.zone,
+            appearance=None if pred is None else _picture(pred),
+            suppressed_by=suppressed_by,
         )
 
     def _handle(
@@ -345,19 +402,21 @@ class AlertStage(Worker):
         frame: Frame | None,
         probs: np.ndarray | None,
         pred: Prediction | None = None,
+        suppressed_by: int | None = None,
     ) -> None:
         """Decide what the event's row becomes here; write it (then tell observers) on the writer."""
-        key = (ev.camera, ev.label, ev.number)
+        key = (ev.camera, ev.label, ev.number, suppressed_by or 0)
         summary = self._open.get(key)
         job: Callable[[], None]
         if ev.kind == "start" or summary is None:
-            new = self._new_event(ev, frame, probs, pred)
+            new = self._new_event(ev, frame, probs, pred, suppressed_by)
             summary = EventSummary(
                 None, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
-                new.unfamiliar, new.ood_score,
+                new.unfamiliar, new.ood_score, suppressed_by=suppressed_by,
             )  # fmt: skip
             self._open[key] = summary
-            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="start").inc()
+            kind = "start" if suppressed_by is None else "suppressed"
+            self.metrics.events.labels(camera=ev.camera, label=ev.label, kind=kind).inc()
             job = functools.partial(self._store_start, ev, summary, new)
         else:
             fields = self._update_fields(ev, frame, probs, pred)
@@ -366,7 +425,7 @@ class AlertStage(Worker):
                 ev,
                 summary,
                 fields,
-                lambda: self._new_event(ev, frame, probs, pred),
+                lambda: self._new_event(ev, frame, probs, pred, suppressed_by),
             )
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         if pred is not None and ev.kind in ("start", "update"):
@@ -394,7 +453,7 @@ class AlertStage(Worker):
 
     def _store_start(self, ev: DecisionEvent, summary: EventSummary, new: NewEvent) -> None:
         summary.id = self.store.add_event(new)
-        if summary.id is None:
+        if summary.id is None and new.suppressed_by is None:
             for hook in self.on_spilled:
                 try:
                     hook(new)
@@ -406,6 +465,7 @@ class AlertStage(Worker):
             ev.label,
             summary.id,
             ev.score,
+            f" — suppressed: like rejected #{new.suppressed_by}" if new.suppressed_by else
             " — unfamiliar scene, held for review" if new.held else
             " — unfamiliar scene" if new.unfamiliar else "",
         )  # fmt: skip
@@ -435,7 +495,7 @@ class AlertStage(Worker):
 
     def _stored(
         self,
-        key: tuple[str, str, int],
+        key: EventKey,
         ev: DecisionEvent,
         summary: EventSummary,
         job: Callable[[], None],
@@ -480,7 +540,11 @@ class AlertStage(Worker):
                 "peak_score": ev.peak_score,
                 "snapshot_jpeg": self._jpeg(snapshot_of(frame, pred)),
                 "frames": ev.frames,
-                **({} if pred is None else {"box": pred.box, "zone": pred.zone}),
+                **(
+                    {}
+                    if pred is None
+                    else {"box": pred.box, "zone": pred.zone, "appearance": _picture(pred)}
+                ),
             }
             if probs is not None:
                 fields["details"] = self._details(ev, frame, probs)[0]
@@ -494,3 +558,8 @@ class AlertStage(Worker):
             return fields
         self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
         return {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
+
+
+def _picture(pred: Prediction) -> str:
+    """The peak region's picture as the store keeps it (base64)."""
+    return base64.b64encode(peak_picture(pred)).decode("ascii")

@@ -262,6 +262,7 @@ class EventSummary:
     ood_score: float | None = None
     box: tuple[float, float, float, float] | None = None
     zone: str | None = None
+    suppressed_by: int | None = None  # like this rejected event: stored, never notified
 
 
 @dataclass(slots=True)
@@ -274,7 +275,7 @@ class ReplayRecorder:
 
     latencies_s: deque[float] = field(default_factory=lambda: deque(maxlen=200_000))
     first_captured_at: dict[str, float] = field(default_factory=dict)
-    events: dict[tuple[str, str, int], EventSummary] = field(default_factory=dict)
+    events: dict[tuple[str, str, int, int], EventSummary] = field(default_factory=dict)
 
     def on_decided(self, d: Decided) -> Sequence[Record]:
         self.latencies_s.append(d.latency_s)
@@ -284,7 +285,7 @@ class ReplayRecorder:
     def flush(self, now_mono: float, wall: float, force: bool) -> Sequence[Record]:
         return ()
 
-    def on_event(self, key: tuple[str, str, int], summary: EventSummary) -> None:
+    def on_event(self, key: tuple[str, str, int, int], summary: EventSummary) -> None:
         self.events[key] = EventSummary(
             summary.id,
             summary.camera,
@@ -297,6 +298,7 @@ class ReplayRecorder:
             summary.ood_score,
             summary.box,
             summary.zone,
+            summary.suppressed_by,
         )
 
 

@@ -301,6 +301,30 @@ class OodConfig(Strict):
         return self
 
 
+class RepeatsConfig(Strict):
+    """Repeat false alarms (``monitor.decide.repeats``): once an alert is rejected, the same spot stops alerting."""
+
+    enabled: bool = True
+    iou_min: float = Field(
+        0.5, gt=0.0, le=1.0, description="least overlap of a region with the rejected alert's box"
+    )
+    similarity_min: float = Field(
+        0.9,
+        gt=0.0,
+        le=1.0,
+        description="least correlation of the region's picture with the rejected one",
+    )
+    change_max: float = Field(
+        12.0,
+        gt=0.0,
+        le=255.0,
+        description="largest change in any cell of the picture (0-255 levels) still counted as the same",
+    )
+    expire_hours: float = Field(
+        168.0, gt=0.0, le=24 * 365, description="how long a rejection keeps suppressing its spot"
+    )
+
+
 class NightConfig(Strict):
     """Night from pixels (see ``monitor.decide.night``)."""
 
@@ -347,6 +371,7 @@ class Config(Strict):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
     ood: OodConfig = Field(default_factory=OodConfig)
     night: NightConfig = Field(default_factory=NightConfig)
+    repeats: RepeatsConfig = Field(default_factory=RepeatsConfig)
 
     @field_validator("timezone")
     @classmethod

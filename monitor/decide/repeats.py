@@ -26,7 +26,7 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 
-APPEARANCE_SIDE = 32  # the stored picture is APPEARANCE_SIDE² RGB cells (3 KiB)
+APPEARANCE_SIDE = 16  # the stored picture is APPEARANCE_SIDE² RGB cells (768 bytes)
 
 
 @dataclass(frozen=True, slots=True)

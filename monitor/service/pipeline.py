@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from monitor.alerts.familiarity import Familiarity
 from monitor.alerts.latest import LatestFrames
+from monitor.alerts.repeats import RepeatGuard
 from monitor.alerts.stage import AlertStage
 from monitor.alerts.taps import AuditTap, CandidateTap, DriftTap, ScoreLogTap, StatsTap, Tap
 from monitor.capture.hub import FrameHub
@@ -28,6 +29,7 @@ from monitor.decide.drift import DriftMonitor, DriftSettings
 from monitor.decide.night import NightSettings, NightTracker
 from monitor.decide.ood import UnfamiliarSettings, UnfamiliarTracker
 from monitor.decide.regions import RegionScorer
+from monitor.decide.repeats import RepeatFilter, RepeatRules
 from monitor.errors import ModelError
 from monitor.frames import Frame, LastDecisions
 from monitor.inference.worker import InferenceWorker
@@ -93,11 +95,23 @@ class Pipeline:
             decisions=self.decisions,
             familiarity=self._familiarity(),
             writer=self.writer,
+            repeats=self._repeats(cameras, meta.labels),
+            repeats_expire_s=cfg.repeats.expire_hours * 3600.0,
         )
         self.inference = self._new_inference()
         # capture=False: no capture threads; the caller feeds ``hub`` itself (the overload benchmark).
         self.captures = {c.id: self._new_capture(c.id) for c in cameras} if capture else {}
         self.started_mono: float | None = None
+
+    def _repeats(
+        self, cameras: Sequence[CameraConfig], labels: Sequence[str]
+    ) -> RepeatGuard | None:
+        """The repeat false-alarm guard (``repeats:``), or None when it is switched off."""
+        rc = self.cfg.repeats
+        if not rc.enabled:
+            return None
+        rules = RepeatRules(rc.iou_min, rc.similarity_min, rc.change_max, rc.expire_hours * 3600.0)
+        return RepeatGuard(RepeatFilter(rules), labels, {c.id: c.decision for c in cameras})
 
     def _load_candidate(self) -> OnnxClassifier | None:
         """The shadow candidate model, if configured (a broken one refuses the start, like production)."""

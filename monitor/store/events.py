@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
+from monitor.decide.repeats import RejectedSpot
 from monitor.records import (
     EventRow,
     NewEvent,
@@ -74,6 +76,7 @@ class EventQueries(StoreCore):
         last_frame_at: float | None = None,
         box: tuple[float, float, float, float] | None = None,
         zone: str | None = None,
+        appearance: str | None = None,
     ) -> bool:
         """Change an open event; None leaves a field as it is (``zone`` changes with ``box``).
 
@@ -102,6 +105,8 @@ class EventQueries(StoreCore):
             changes.setdefault("last_frame_at", float(end_at))
         if box is not None:
             changes["box"], changes["zone"] = box_json(box), zone
+        if appearance is not None:
+            changes["appearance"] = appearance
         record = {"op": "update", "event_id": event_id, "changes": changes}
         done = self._write(
             "update_event",
@@ -232,12 +237,15 @@ class EventQueries(StoreCore):
         since: float | None = None,
         until: float | None = None,
         site: str | None = None,
+        suppressed: bool | None = None,
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[EventRow]:
         """Events newest first (start_at, then id), filtered; ``since`` inclusive, ``until`` exclusive.
 
         Args:
+            suppressed: True: only repeat false alarms (like a rejected event);
+                False: none of them; None: both.
             limit: at most this many (1..1000).
             before_id: keyset pagination: only events that sort after this one
                 (pass the last id of the previous page). An unknown id gives [].
@@ -247,7 +255,7 @@ class EventQueries(StoreCore):
         """
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise ValueError(f"limit must be within 1..{MAX_LIST_LIMIT}, got {limit}")
-        clauses = event_filters(camera, status, label, kind, since, until, site)
+        clauses = event_filters(camera, status, label, kind, since, until, site, suppressed)
         if before_id is not None:
             anchor = select(events.c.start_at).where(events.c.id == before_id).scalar_subquery()
             clauses.append(
@@ -276,9 +284,10 @@ class EventQueries(StoreCore):
         since: float | None = None,
         until: float | None = None,
         site: str | None = None,
+        suppressed: bool | None = None,
     ) -> int:
         """How many events match the same filters as ``list_events``."""
-        clauses = event_filters(camera, status, label, kind, since, until, site)
+        clauses = event_filters(camera, status, label, kind, since, until, site, suppressed)
         with self._reading() as conn:
             return int(
                 conn.execute(select(func.count()).select_from(events).where(*clauses)).scalar_one()
@@ -306,6 +315,40 @@ class EventQueries(StoreCore):
             if len(page) < MAX_LIST_LIMIT:
                 return
             before = int(page[-1]["id"])
+
+    def rejected_spots(self, since: float) -> list[RejectedSpot]:
+        """This site's alerts rejected at or after ``since`` that left a picture: what repeats are matched against.
+
+        An undone rejection is no longer ``rejected``, so it drops out here.
+        """
+        e = events.c
+        query = (
+            select(e.id, e.camera, e.label, e.box, e.appearance, e.reviewed_at)
+            .where(
+                e.site == self.site,
+                e.kind == "alert",
+                e.review_status == "rejected",
+                e.reviewed_at >= since,
+                e.appearance.is_not(None),
+                e.box.is_not(None),
+            )
+            .order_by(e.id)
+        )
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        spots = []
+        for row in rows:
+            try:
+                box = tuple(float(v) for v in json.loads(row.box))
+                picture = base64.b64decode(row.appearance, validate=True)
+            except (ValueError, TypeError):
+                logger.warning("event %s: unreadable box or picture; not used for repeats", row.id)
+                continue
+            if len(box) == 4:
+                spots.append(
+                    RejectedSpot(int(row.id), row.camera, row.label, box, picture, row.reviewed_at)  # type: ignore[arg-type]
+                )
+        return spots
 
     # --- review page queries ---
 

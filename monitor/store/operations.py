@@ -400,7 +400,14 @@ class OperationQueries(StoreCore):
             .where(
                 e.kind == "alert",
                 or_(
-                    and_(e.mode == "active", e.held == 0, e.created_at >= since),
+                    and_(
+                        e.mode == "active",
+                        e.held == 0,
+                        e.suppressed_by.is_(
+                            None
+                        ),  # a repeat false alarm goes out only if confirmed
+                        e.created_at >= since,
+                    ),
                     and_(
                         or_(e.mode == "review", e.held == 1),
                         e.review_status == "confirmed",

@@ -67,6 +67,11 @@ events = Table(
     Column("last_frame_at", Float),
     # Closed at start by a crash recovery, not by the camera.
     Column("interrupted", Integer, nullable=False, server_default="0"),
+    # The peak region's small picture (base64; monitor.decide.repeats): what a
+    # rejection of this event suppresses later.
+    Column("appearance", Text),
+    # Like rejected event N (same spot, same look): stored, never notified.
+    Column("suppressed_by", Integer),
     _site(),
     Index("events_natural_key", "site", "camera", "kind", "label", "start_at", unique=True),
     Index("events_start", "start_at"),

@@ -31,7 +31,7 @@ from monitor.types import EVENT_KINDS, REVIEW_STATUSES
 logger = logging.getLogger(__name__)
 MAX_LIST_LIMIT = 1000
 
-EVENT_COLUMNS = [c for c in events.c]
+EVENT_COLUMNS = [c for c in events.c if c.name != "appearance"]  # lists never carry the picture
 HAS_SNAPSHOT = snapshots.c.event_id.is_not(None).label("has_snapshot")
 
 
@@ -64,7 +64,8 @@ _UPSERT_SNAPSHOT: dict[str, Any] = {}
 NEW_EVENT_COLUMNS = (
     "site", "kind", "camera", "label", "peak_score", "start_at", "end_at", "model_version",
     "mode", "drift_flags", "ood_score", "details", "frames", "unfamiliar", "held",
-    "night_class", "box", "zone", "created_at", "updated_at", "last_frame_at",
+    "night_class", "box", "zone", "created_at", "updated_at", "last_frame_at", "appearance",
+    "suppressed_by",
 )  # fmt: skip
 
 
@@ -116,6 +117,7 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
             held=int(ev.held), night_class=ev.night_class, box=box_json(ev.box), zone=ev.zone,
             created_at=now, updated_at=now,
             last_frame_at=ev.start_at if ev.end_at is None else ev.end_at,
+            appearance=ev.appearance, suppressed_by=ev.suppressed_by,
         ),
     ).scalar()  # fmt: skip
     if new_id is None:
@@ -131,6 +133,8 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
         }
         if ev.box is not None:
             changes["box"], changes["zone"] = box_json(ev.box), ev.zone
+        if ev.appearance is not None:
+            changes["appearance"] = ev.appearance
         update_event_row(conn, found, {**changes, "details": to_json(ev.details)}, ev.snapshot_jpeg)
         return found
     if ev.snapshot_jpeg is not None and not with_snapshot:
@@ -140,6 +144,7 @@ def insert_event(conn: Connection, ev: NewEvent, site: str) -> int:
 
 UPDATABLE = (
     "end_at", "peak_score", "frames", "details", "last_frame_at", "interrupted", "box", "zone",
+    "appearance",
 )  # fmt: skip
 
 
@@ -305,7 +310,9 @@ def event_filters(
     since: float | None,
     until: float | None,
     site: str | None = None,
+    suppressed: bool | None = None,
 ) -> list[ColumnElement[bool]]:
+    """WHERE clauses of the event filters; ``suppressed``: True only repeat false alarms, False none, None both."""
     if status is not None:
         check_choice("status", status, REVIEW_STATUSES)
     if kind is not None:
@@ -320,6 +327,10 @@ def event_filters(
     ):
         if value is not None:
             clauses.append(column == value)
+    if suppressed is not None:
+        clauses.append(
+            events.c.suppressed_by.is_not(None) if suppressed else events.c.suppressed_by.is_(None)
+        )
     return clauses + time_filters(events.c.start_at, since, until)
 
 

@@ -165,6 +165,7 @@ def summarize(
                 "ood_score": ev.ood_score,
                 "box": None if ev.box is None else [round(v, 4) for v in ev.box],
                 "zone": ev.zone,
+                "suppressed_by": ev.suppressed_by,
             }
         )
     return {

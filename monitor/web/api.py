@@ -81,8 +81,13 @@ def api_events(
     until: TimeArg = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = PAGE_SIZE,
     before_id: BeforeId = None,
+    repeats: Text = "show",
 ) -> dict[str, Any]:
-    """Events newest first, every site's unless ``site`` is given; pass ``next_before_id`` back as ``before_id``."""
+    """Events newest first, every site's unless ``site`` is given; pass ``next_before_id`` back as ``before_id``.
+
+    ``repeats``: ``show`` (default) includes repeat false alarms (``suppressed_by``
+    set: like a rejected event, never notified), ``hide`` leaves them out, ``only`` lists just them.
+    """
     check_choice("status", status, REVIEW_STATUSES)
     check_choice("kind", kind, EVENT_KINDS)
     filters = {
@@ -93,7 +98,9 @@ def api_events(
         "kind": kind,
     }
     since_at, until_at = parse_time("since", since), parse_time("until", until)
-    page, next_id = event_page(store, filters, since_at, until_at, limit, before_id)
+    page, next_id = event_page(
+        store, filters, since_at, until_at, limit, before_id, repeats or "show"
+    )
     root = request.scope.get("root_path", "")
     return {"events": [event_json(ev, root) for ev in page], "next_before_id": next_id}
 

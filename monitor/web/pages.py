@@ -43,6 +43,7 @@ def queue_page(
     since: PageText = None,
     until: PageText = None,
     before_id: BeforeId = None,
+    repeats: PageText = "hide",
 ) -> Response:
     """The review queue: one page of events (keyset), filters, and the verdict bar."""
     filters = {"site": site or None, "camera": camera or None, "status": status or None,
@@ -53,9 +54,12 @@ def queue_page(
     until_at = parse_time("until", until or None)
     if until_at is not None and until and re.fullmatch(r"\d{4}-\d{2}-\d{2}", until):
         until_at += 86_400  # a date picked as "to" includes that whole day
-    page, next_id = event_page(store, filters, since_at, until_at, PAGE_SIZE, before_id)
+    page, next_id = event_page(
+        store, filters, since_at, until_at, PAGE_SIZE, before_id, repeats or "hide"
+    )
     root = request.scope.get("root_path", "")
-    query = {**filters, "status": status or "", "since": since, "until": until}
+    query = {**filters, "status": status or "", "since": since, "until": until,
+             "repeats": repeats or "hide"}  # fmt: skip
     context = {
         "page": "queue",
         "events": [event_json(ev, root) for ev in page],
@@ -68,7 +72,8 @@ def queue_page(
         "statuses": REVIEW_STATUSES,
         "kinds": EVENT_KINDS,
         "reasons": REASON_CODES,
-        "pending": store.count_events(status="pending"),
+        "pending": store.count_events(status="pending", suppressed=False),
+        "suppressed": store.count_events(suppressed=True),
     }
     return render(request, "queue.html", context)
 

@@ -31,6 +31,7 @@ class ReviewQueue(Protocol):
         since: float | None = None,
         until: float | None = None,
         site: str | None = None,
+        suppressed: bool | None = None,
         limit: int = 50,
         before_id: int | None = None,
     ) -> list[EventRow]: ...
@@ -45,6 +46,7 @@ class ReviewQueue(Protocol):
         since: float | None = None,
         until: float | None = None,
         site: str | None = None,
+        suppressed: bool | None = None,
     ) -> int: ...
 
     def event_cameras(self) -> list[str]: ...

@@ -105,6 +105,10 @@ def parse_time(name: str, value: str | None) -> float | None:
     return epoch
 
 
+REPEAT_CHOICES_MAP: dict[str, bool | None] = {"hide": False, "show": None, "only": True}
+REPEAT_CHOICES = tuple(REPEAT_CHOICES_MAP)
+
+
 def check_choice(name: str, value: str | None, allowed: tuple[str, ...]) -> None:
     if value is not None and value not in allowed:
         raise HTTPException(422, f"{name}: must be one of {', '.join(allowed)}")
@@ -117,10 +121,21 @@ def event_page(
     until: float | None,
     limit: int,
     before_id: int | None,
+    repeats: str = "show",
 ) -> tuple[list[EventRow], int | None]:
-    """One keyset page and the id to continue from (None on the last page)."""
+    """One keyset page and the id to continue from (None on the last page).
+
+    ``repeats``: ``hide`` leaves out repeat false alarms (events like a
+    rejected one), ``only`` lists just them, ``show`` both.
+    """
+    check_choice("repeats", repeats, REPEAT_CHOICES)
     rows = store.list_events(
-        **filters, since=since, until=until, limit=limit + 1, before_id=before_id
+        **filters,
+        since=since,
+        until=until,
+        suppressed=REPEAT_CHOICES_MAP[repeats],
+        limit=limit + 1,
+        before_id=before_id,
     )  # one extra row tells whether another page exists
     page = rows[:limit]
     return page, (page[-1]["id"] if len(rows) > limit else None)

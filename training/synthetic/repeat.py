@@ -71,11 +71,17 @@ def statue_and_walker(
     return frames
 
 
-def write_clip(path: str | Path, seed: int = 11, fps: float = 10.0, seconds: float = 10.0) -> Path:
+def write_clip(
+    path: str | Path,
+    seed: int = 11,
+    fps: float = 10.0,
+    seconds: float = 10.0,
+    size: tuple[int, int] = SIZE,
+) -> Path:
     """Write the clip as mp4 (mp4v) at ``fps``."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames = statue_and_walker(seed, int(fps * seconds))
+    frames = statue_and_walker(seed, int(fps * seconds), size)
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
@@ -95,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the mp4 to write")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=SIZE[0])
+    parser.add_argument("--height", type=int, default=SIZE[1])
     args = parser.parse_args(argv)
-    print(write_clip(args.out, args.seed, seconds=args.seconds))
+    print(write_clip(args.out, args.seed, seconds=args.seconds, size=(args.width, args.height)))
     return 0
 
 
