@@ -51,7 +51,7 @@ def statue_and_walker(
     walker = sample_subject("bear", walker_rng, size, backdrop.horizon_y, side_view=True)
     assert isinstance(walker, Bear)
     walker = sized(walker, 0.14, backdrop.horizon_y + 0.85 * ground, 0.02 * w)
-    start = int(n_frames * walker_from)
+    start = min(n_frames, int(n_frames * walker_from))
     scene = backdrop.image.copy()
     statue.draw(scene)
     frames = []
@@ -77,11 +77,12 @@ def write_clip(
     fps: float = 10.0,
     seconds: float = 10.0,
     size: tuple[int, int] = SIZE,
+    walker_from: float = 0.5,
 ) -> Path:
-    """Write the clip as mp4 (mp4v) at ``fps``."""
+    """Write the clip as mp4 (mp4v) at ``fps``; ``walker_from`` ≥ 1: the carving alone."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frames = statue_and_walker(seed, int(fps * seconds), size)
+    frames = statue_and_walker(seed, int(fps * seconds), size, walker_from)
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter.fourcc(*"mp4v"), fps, (w, h))
     if not writer.isOpened():
@@ -103,8 +104,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--width", type=int, default=SIZE[0])
     parser.add_argument("--height", type=int, default=SIZE[1])
+    parser.add_argument(
+        "--walker-from",
+        type=float,
+        default=0.5,
+        help="share of the clip before the walker appears (1: the carving alone)",
+    )
     args = parser.parse_args(argv)
-    print(write_clip(args.out, args.seed, seconds=args.seconds, size=(args.width, args.height)))
+    size = (args.width, args.height)
+    print(
+        write_clip(
+            args.out, args.seed, seconds=args.seconds, size=size, walker_from=args.walker_from
+        )
+    )
     return 0
 
 
