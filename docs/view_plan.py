@@ -3,7 +3,7 @@
 Run from the repository root: ``python docs/view_plan.py``. The frame is a
 seeded wide scene from ``training.synthetic.wide`` (a bear low in the right
 fifth, a person near the horizon); the regions are the runtime's own
-(``monitor.capture.view``) for a 128 px model: the whole frame (letterboxed),
+(``monitor.capture.view``) for a 160 px model (the bundled one): the whole frame (letterboxed),
 the 15 tiles of 512 px of ``tiles`` / ``auto_adds: tiles`` in blue, and the
 motion regions ``auto`` adds by default, around both subjects, in amber.
 """
@@ -25,7 +25,7 @@ OUT = Path(__file__).with_name("view_plan.jpg")
 def main() -> None:
     frame = render_wide(["bear", "person"], np.random.default_rng(2), (1920, 1080), occlusion=0.0)
     canvas = frame.image.copy()
-    plan = static_plan(ViewConfig(auto_adds="tiles"), 1920, 1080, (128, 128))
+    plan = static_plan(ViewConfig(auto_adds="tiles"), 1920, 1080, (160, 160))
     tiles = [b for b, k in zip(plan.boxes, plan.kinds, strict=True) if k == "tile"]
     for i, (x0, y0, x1, y1) in enumerate(tiles):
         cv2.rectangle(canvas, (x0 + 3, y0 + 3), (x1 - 3, y1 - 3), (255, 140, 40), 3)
@@ -35,7 +35,7 @@ def main() -> None:
         cv2.rectangle(tint, (x0, y0), (x1, y1), (255, 140, 40), -1)
         canvas = cv2.addWeighted(tint, 0.25, canvas, 0.75, 0)
     cv2.rectangle(canvas, (2, 2), (1917, 1077), (255, 255, 255), 4)
-    motion = ViewPlanner("doc", ViewConfig(plan="motion"), (128, 128))
+    motion = ViewPlanner("doc", ViewConfig(plan="motion"), (160, 160))
     motion.prepare(frame.background, 0.0)
     view = motion.prepare(frame.image, 0.5)
     for (x0, y0, x1, y1), kind in zip(
