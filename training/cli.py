@@ -89,6 +89,12 @@ _TRAIN_OPTIONS: tuple[tuple[str, Callable[[str], Any], str], ...] = (
     ("--top-k", int, "images in top_losses.png (default 9)"),
     ("--clean-k", int, "images in top_losses.csv / cleaning.html (default 50)"),
     ("--model-version", str, "version recorded in the model (default RUN-NAME-UTCTIME)"),
+    (
+        "--init",
+        Path,
+        "fine-tune from this finished run's weights and labels (RUN_DIR); "
+        "its architecture and input size are kept",
+    ),
 )
 _TRAIN_SWITCHES = (
     ("--camera-aug", "add IR night, low-light, blur, low-resolution and noise augmentations"),
@@ -102,6 +108,12 @@ def _add_train_arguments(p: argparse.ArgumentParser) -> None:
         p.add_argument(flag, type=kind, help=help_text)
     for flag, help_text in _TRAIN_SWITCHES:
         p.add_argument(flag, action="store_const", const=True, help=help_text)
+    p.add_argument(
+        "--split-by",
+        choices=("camera", "site"),
+        help="validate on whole held-out cameras (or sites) named in DATA/manifest.csv; "
+        "metrics.json reports their accuracy beside a random split's",
+    )
     weights = p.add_mutually_exclusive_group()
     weights.add_argument(
         "--weights", type=Path, metavar="FILE", help="torchvision state dict (.pth) for --arch"
