@@ -7,8 +7,11 @@ back to back) and a truth list, one entry per frame:
 
 * ``bear`` / ``person`` — the subject shows at least half as much as it does
   at its most visible in that walk;
-* ``partial`` — a subject is entering or leaving the frame (a sliver): not
-  scored, since no reviewer or model can be held to it;
+* ``partial`` — a subject is entering or leaving the frame or half behind
+  the near tree (between a sixth and half of its best view shows): not
+  scored; a reviewer still recognises it;
+* ``hidden`` — a subject is there but all but invisible (under a sixth):
+  not scored; a reviewer sees an empty scene;
 * ``empty`` — nothing in view.
 
 The frame index of a decided frame is its time on the file's timeline
@@ -30,7 +33,10 @@ from training.synthetic.scenes import Clip, walk_through
 FPS = 5.0
 TRUTH_JSON = "truth.json"
 PARTIAL = "partial"
+HIDDEN = "hidden"
+UNSCORED = (PARTIAL, HIDDEN)
 _VISIBLE_SHARE = 0.5  # of the walk's most visible frame, to count as shown
+_SEEN_SHARE = 1 / 6  # ... and to be seen at all
 _DIFF_LEVELS = 24  # gray levels a pixel must differ from the clean background to be the subject's
 
 
@@ -51,7 +57,7 @@ def study_cameras(seed: int, day: int, night: int) -> list[StudyCamera]:
 
 
 def frame_truth(clip: Clip) -> list[str]:
-    """Per frame: the walk's label where its subject is well in view, ``partial`` or ``empty``."""
+    """Per frame: the walk's label where its subject is well in view, ``partial``, ``hidden`` or ``empty``."""
     bg = clip.background.astype(np.int16)
     shown = [
         int((np.abs(f.astype(np.int16) - bg).max(axis=2) > _DIFF_LEVELS).sum()) if p else 0
@@ -64,8 +70,10 @@ def frame_truth(clip: Clip) -> list[str]:
             out.append("empty")
         elif most and n >= _VISIBLE_SHARE * most:
             out.append(clip.label)
-        else:
+        elif most and n >= _SEEN_SHARE * most:
             out.append(PARTIAL)
+        else:
+            out.append(HIDDEN)
     return out
 
 

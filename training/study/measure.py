@@ -5,7 +5,7 @@ keeps every decided frame's two probability vectors. A frame *alerts* for a
 model when its ``bear`` probability reaches the camera's threshold (the
 candidate tracker's rule); recall is alerting bear frames over bear frames,
 precision bear frames over alerting frames, accuracy the top-1 label against
-the truth. ``partial`` frames are not scored. Intervals are Wilson 95 %
+the truth. ``partial`` and ``hidden`` frames are not scored. Intervals are Wilson 95 %
 intervals from the report's own arithmetic; frames of one walk are
 correlated, so they are narrower than independent samples would give.
 """
@@ -20,7 +20,7 @@ import numpy as np
 
 from monitor.alerts.taps import Decided, Record, ReplayRecorder
 from monitor.report.stats import proportion
-from training.study.footage import PARTIAL, label_at
+from training.study.footage import UNSCORED, label_at
 
 ALERT_LABEL = "bear"
 
@@ -61,6 +61,7 @@ def score(
     k = list(labels).index(ALERT_LABEL)
     tallies = {p: {"pos": 0, "hit": 0, "alerts": 0, "true_alerts": 0, "n": 0, "right": 0}
                for p in ("day", "night")}  # fmt: skip
+    confusion: dict[str, dict[str, dict[str, int]]] = {"day": {}, "night": {}}
     first: dict[str, float] = {}
     for cam, at, probs, cand in recorder.decided:
         p = cand if candidate else probs
@@ -68,7 +69,7 @@ def score(
             continue
         start = first.setdefault(cam, at)
         label = label_at(truth, cam, at - start)
-        if label == PARTIAL:
+        if label in UNSCORED:
             continue
         t = tallies["night" if truth[cam]["night"] else "day"]
         alert, bear = bool(p[k] >= threshold), label == ALERT_LABEL
@@ -77,13 +78,17 @@ def score(
         t["alerts"] += alert
         t["true_alerts"] += bear and alert
         t["n"] += 1
-        t["right"] += labels[int(np.argmax(p))] == label
+        top = labels[int(np.argmax(p))]
+        t["right"] += top == label
+        row = confusion["night" if truth[cam]["night"] else "day"].setdefault(label, {})
+        row[top] = row.get(top, 0) + 1
     return {
         period: {
             "recall": _estimate(t["hit"], t["pos"]),
             "precision": _estimate(t["true_alerts"], t["alerts"]),
             "accuracy": _estimate(t["right"], t["n"]),
             "frames": t["n"],
+            "confusion": confusion[period],
         }
         for period, t in tallies.items()
     }
@@ -127,8 +132,11 @@ def recommend(
                 f"intervals apart; day accuracy changes by {-day_drop:+.1%} (allowed -{max_day_drop:.0%})")  # fmt: skip
     elif night_better:
         code = "candidate-better-at-night-only"
-        text = (f"the candidate is better at night (recall {gain:+.1%}) but worse by day (accuracy "
-                f"{-day_drop:+.1%}); keep production by day, retrain before promoting")  # fmt: skip
+        worse = (f"day accuracy {-day_drop:+.1%}" if day_drop > max_day_drop else
+                 f"day precision {_value(after, 'day', 'precision'):.1%} vs "
+                 f"{_value(before, 'day', 'precision'):.1%}, intervals apart")  # fmt: skip
+        text = (f"the candidate is better at night (recall {gain:+.1%}) but worse by day "
+                f"({worse}); keep production by day, retrain before promoting")  # fmt: skip
     else:
         code = "keep-production"
         text = (f"keep production: the candidate's night recall ({gain:+.1%}) is not better beyond "

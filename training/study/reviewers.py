@@ -8,7 +8,8 @@ simulated, from the footage's truth:
 * an alert is confirmed when a bear shows (even partly) at any frame of the
   event, else rejected — ``wrong-class`` when a person does, ``not-an-animal``
   on an empty scene; night cameras' verdicts carry ``night-ir``;
-* an audit sample is labelled with what its frame shows (a sliver counts).
+* an audit sample is labelled with what its frame shows (a sliver counts as
+  its subject, a subject all but hidden as an empty scene).
 
 The budget is spread so no camera or stratum is starved: alerts round-robin
 over cameras in time order, audit samples round-robin over strata, then
@@ -30,7 +31,7 @@ from monitor.decide.audit import STRATA
 from monitor.metrics import Metrics
 from monitor.store import ReviewStore
 from monitor.web.app import WebServer, create_app
-from training.study.footage import PARTIAL, label_at
+from training.study.footage import HIDDEN, PARTIAL, label_at
 
 Truth = Mapping[str, Mapping[str, object]]
 REVIEWER = "study-reviewer"
@@ -168,6 +169,8 @@ def review(
 def _shows(truth: Truth, cam: str, offset_s: float) -> str:
     """What a person sees in the frame: a sliver is its walk's subject (the next frames say which)."""
     seen = label_at(truth, cam, offset_s)
+    if seen == HIDDEN:
+        return "empty"
     if seen != PARTIAL:
         return seen
     fps = float(truth[cam]["fps"])  # type: ignore[arg-type]
