@@ -12,7 +12,8 @@ training:
    (``run_replay``: the daemon's pipeline into a SQLite store);
 5. ``review`` — simulated reviewers spend the budget through the web API;
 6. ``export`` — ``export-dataset`` of the reviewed frames;
-7. ``merged`` — the export plus the deployed model's own training data;
+7. ``merged`` — the export (each reviewed frame ``review_repeat`` times)
+   plus the deployed model's own training data;
 8. ``model-after`` — ``train --init model-before`` on the merged folder;
 9. ``shadow-after`` — the fresh clips, production = before, shadow
    candidate = after; both scored on the same frames;
@@ -63,7 +64,11 @@ class StudyParams:
     model_size: int = 64
     arch: str = "resnet18"
     epochs_before: int = 10
-    epochs_after: int = 6
+    epochs_after: int = 8
+    # Each reviewed frame appears this many times in the fine-tuning data: a
+    # hundred frames of the cameras that failed would otherwise drown in the
+    # original data and the model would keep its old view of those cameras.
+    review_repeat: int = 3
     batch_size: int = 32
     day_cameras: int = 3
     night_cameras: int = 3

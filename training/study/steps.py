@@ -116,7 +116,8 @@ def merged(s: Study) -> None:
     """The export and the deployed model's training data in one folder (hard links), one manifest."""
     out = s.path("merged")
     rows: list[tuple[str, str, str, str]] = []
-    sources = (("orig", s.path("day-data"), "path"), ("rev", s.path("export"), "file"))
+    sources = [("orig", s.path("day-data"), "path")]
+    sources += [(f"rev{k}", s.path("export"), "file") for k in range(s.params.review_repeat)]
     for prefix, root, column in sources:
         with (root / MANIFEST).open(newline="", encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
