@@ -122,14 +122,22 @@ def merged(s: Study) -> None:
         with (root / MANIFEST).open(newline="", encoding="utf-8") as fh:
             for r in csv.DictReader(fh):
                 rel = Path(r[column])
-                target = out / rel.parent / f"{prefix}-{rel.name}"
+                # Named by camera and time, not by store id: ids follow the order the
+                # cameras' threads wrote in, which a rerun need not repeat.
+                name = rel.name if prefix == "orig" else _frame_name(r)
+                target = out / rel.parent / f"{prefix}-{name}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(root / rel, target)
                 rows.append((target.relative_to(out).as_posix(), r["label"], r["camera"], prefix))
     with (out / MANIFEST).open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(("file", "label", "camera", "source"))
-        writer.writerows(rows)
+        writer.writerows(sorted(rows))
+
+
+def _frame_name(row: dict[str, str]) -> str:
+    stamp = "".join(ch for ch in row["time"] if ch.isdigit())
+    return f"{row['camera']}-{stamp}-{row['source']}.jpg"
 
 
 def model_after(s: Study) -> None:
