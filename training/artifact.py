@@ -113,6 +113,8 @@ top_losses.csv, cleaning.html  the images to check for wrong labels or junk, wit
 history.csv, train.log         per-epoch metrics and the run's log
 config.yaml, versions.json     the settings and software versions that produced this run
 data_scan.json, split.json     images found/skipped, and which went to train / valid
+weights.pth, init.json         the network's state dict (tensors only) and its arch, size and
+                               labels: what `bearwatch train --init THIS_RUN` fine-tunes from
 
 {pickle}
     The fastai Learner, pickled. Loading a pickle runs arbitrary code, so it is for

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from training.errors import TrainingError
+from training.init_run import apply_init
 
 # Small torchvision classifiers fastai's ``vision_learner`` knows how to cut and
 # split; the larger ones work too but do not fit the CPU training this project targets.
@@ -24,6 +25,8 @@ ARCHS = (
     "efficientnet_b0",
 )
 QUANT_FORMATS = ("qdq", "qoperator")
+# Manifest columns ``--split-by`` can hold out whole groups of (``export-dataset`` writes ``camera``).
+SPLIT_COLUMNS = ("camera", "site")
 
 
 class ConfigError(TrainingError):
@@ -65,6 +68,10 @@ class TrainConfig:
         bench_seconds: how long each model is timed.
         model_version: version string recorded in the model; ``None``: run name + UTC time.
         overwrite: replace an existing run folder at ``out`` once the new run succeeds.
+        init: a finished run folder to start from (its weights and label list:
+            fine-tuning the deployed model); its architecture and input size are the run's.
+        split_by: hold out whole groups of images named by this ``manifest.csv``
+            column (``camera`` or ``site``) instead of a random split.
     """
 
     data: Path
@@ -99,6 +106,8 @@ class TrainConfig:
     bench_seconds: float = 3.0
     model_version: str | None = None
     overwrite: bool = False
+    init: Path | None = None
+    split_by: str | None = None
 
     def __post_init__(self) -> None:
         _check_range(self)
@@ -114,6 +123,15 @@ class TrainConfig:
             raise ConfigError(
                 "--weights and --no-pretrained contradict each other; pass one of them"
             )
+        if self.init is not None and self.weights is not None:
+            raise ConfigError(
+                "--init and --weights contradict each other: --init starts from the run's own "
+                "weights; pass one of them"
+            )
+        if self.split_by is not None and self.split_by not in SPLIT_COLUMNS:
+            raise ConfigError(
+                f"split_by {self.split_by!r} is not supported; choose {' or '.join(SPLIT_COLUMNS)}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (paths as strings) for YAML/JSON."""
@@ -128,6 +146,8 @@ class TrainConfig:
         """The learning rate to use: fine-tuning wants a gentler one than training from scratch."""
         if self.lr is not None:
             return self.lr
+        if self.init is not None:
+            return 1e-3  # the weights are already trained: adapt them, do not start over
         return 2e-3 if self.pretrained else 3e-3
 
 
@@ -196,9 +216,10 @@ def make_config(file_values: Mapping[str, Any], overrides: Mapping[str, Any]) ->
     for name in ("data", "out"):
         if values.get(name) is None:
             raise ConfigError(f"--{name} is required (or set {name!r} in the config file)")
-    for name in ("data", "out", "weights"):
+    for name in ("data", "out", "weights", "init"):
         if values.get(name) is not None:
             values[name] = Path(values[name]).expanduser()
+    apply_init(values, dict(values))
     try:
         return TrainConfig(**values)
     except TypeError as exc:

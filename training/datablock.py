@@ -9,8 +9,10 @@ centre-crop-and-zoom, which no camera frame gets at inference time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from fastai.vision.all import (
     CategoryBlock,
@@ -31,6 +33,7 @@ from fastai.vision.all import (
 from training.camera_aug import camera_transforms
 from training.config import TrainConfig
 from training.dataset import DataError
+from training.holdout import GroupSplit
 
 TRAIN, VALID = 0, 1
 
@@ -58,24 +61,45 @@ def batch_transforms(cfg: TrainConfig) -> list[Transform]:
     return tfms
 
 
-def build_datablock(cfg: TrainConfig) -> DataBlock:
-    """The DataBlock for ``cfg``: ``parent_label`` targets and a seeded ``RandomSplitter``."""
+def build_datablock(cfg: TrainConfig, n_train: int | None = None) -> DataBlock:
+    """The DataBlock for ``cfg``: ``parent_label`` targets and a seeded ``RandomSplitter``.
+
+    With ``n_train``, the split is fixed instead: the first ``n_train`` items
+    train and the rest validate (a ``GroupSplit`` made beforehand).
+    """
+    splitter: Callable[[Sequence[Any]], tuple[list[int], list[int]]]
+    if n_train is None:
+        splitter = RandomSplitter(valid_pct=cfg.valid_pct, seed=cfg.seed)
+    else:
+        splitter = partial(_fixed_split, n_train)
     return DataBlock(
         blocks=(ImageBlock, CategoryBlock),
         get_y=parent_label,
-        splitter=RandomSplitter(valid_pct=cfg.valid_pct, seed=cfg.seed),
+        splitter=splitter,
         item_tfms=item_transforms(cfg.size, cfg.min_scale),
         batch_tfms=batch_transforms(cfg),
     )
 
 
-def build_dataloaders(cfg: TrainConfig, files: Sequence[Path]) -> DataLoaders:
+def _fixed_split(n_train: int, items: Sequence[Any]) -> tuple[list[int], list[int]]:
+    return list(range(n_train)), list(range(n_train, len(items)))
+
+
+def build_dataloaders(
+    cfg: TrainConfig, files: Sequence[Path], split: GroupSplit | None = None
+) -> DataLoaders:
     """DataLoaders over already-verified ``files`` (see ``training.dataset.scan_images``).
+
+    Args:
+        split: train on ``split.train`` and validate on ``split.valid`` (``files`` is
+            then ignored) instead of a random split.
 
     Raises:
         DataError: when the split leaves too few images to train or validate on.
     """
-    dblock = build_datablock(cfg)
+    if split is not None:
+        files = [*split.train, *split.valid]
+    dblock = build_datablock(cfg, None if split is None else len(split.train))
     train_idx, valid_idx = dblock.splitter(list(files))
     if len(valid_idx) < 1 or len(train_idx) < 2:
         raise DataError(

@@ -24,6 +24,7 @@ IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 )
 _LOGGED_SKIPS = 10
+MANIFEST_CSV = "manifest.csv"
 
 
 class DataError(TrainingError):
@@ -86,6 +87,8 @@ def _candidate_files(root: Path) -> list[Path]:
         if any(part.startswith(".") for part in rel.parts) or not path.is_file():
             continue
         if len(rel.parts) < 2:
+            if rel.name == MANIFEST_CSV:
+                continue  # export-dataset's and the synthetic writer's own list of the images
             logger.warning("ignoring %s: it is not inside a class sub-folder", path)
             continue
         found.append(path)

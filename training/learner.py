@@ -22,6 +22,7 @@ from fastai.vision.all import (
 from torch import nn
 
 from training.config import TrainConfig
+from training.init_run import InitError
 from training.weights import arch_builder
 
 logger = logging.getLogger(__name__)
@@ -102,6 +103,29 @@ def build_learner(
     return learn
 
 
+def load_run_weights(learn: Learner, path: Path) -> None:
+    """Load a finished run's ``weights.pth`` (the whole network: body and head) into ``learn``.
+
+    Raises:
+        InitError: when the file is unreadable or does not fit the learner's network.
+    """
+    try:
+        # weights_only: a state dict of tensors; loading it runs no code.
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        learn.model.load_state_dict(state, strict=True)
+    except Exception as exc:  # torch raises many types for garbage and for mismatched shapes
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InitError(
+            f"--init weights {path} do not fit this {type(learn.model).__name__} "
+            f"({type(exc).__name__}: {first[:200]}); train without --init"
+        ) from exc
+
+
+def save_run_weights(learn: Learner, path: Path) -> None:
+    """Save the whole network's state dict (what ``--init`` starts a later run from)."""
+    torch.save(learn.model.state_dict(), path)
+
+
 def _speed_up_batchnorm_statistics(model: nn.Module, momentum: float = 0.1) -> None:
     """Give every BatchNorm at least PyTorch's default momentum when training from scratch.
 
@@ -128,7 +152,18 @@ def train(learn: Learner, cfg: TrainConfig, run_dir: Path) -> None:
     log_path = run_dir / HISTORY_CSV
     raw_path = run_dir / (HISTORY_CSV + ".raw")
     csv_logger = CSVLogger(raw_path, append=True)
-    if cfg.pretrained:
+    if cfg.init is not None:
+        # Body and head are trained already: no frozen warm-up, a gentler one-cycle.
+        logger.info(
+            "fine-tuning %s from %s: %d epoch(s), lr %g",
+            cfg.arch,
+            cfg.init,
+            cfg.epochs,
+            cfg.base_lr,
+        )
+        learn.unfreeze()
+        learn.fit_one_cycle(cfg.epochs, cfg.base_lr, cbs=[csv_logger])
+    elif cfg.pretrained:
         logger.info(
             "fine-tuning %s: %d frozen + %d unfrozen epoch(s), base lr %g",
             cfg.arch,
@@ -148,7 +183,8 @@ def train(learn: Learner, cfg: TrainConfig, run_dir: Path) -> None:
             "training %s from scratch: %d epoch(s), lr %g", cfg.arch, cfg.epochs, cfg.base_lr
         )
         learn.fit_one_cycle(cfg.epochs, cfg.base_lr, cbs=[csv_logger])
-    _merge_history(raw_path, log_path, frozen_fits=1 if cfg.pretrained and cfg.freeze_epochs else 0)
+    frozen = cfg.init is None and cfg.pretrained and cfg.freeze_epochs
+    _merge_history(raw_path, log_path, frozen_fits=1 if frozen else 0)
     raw_path.unlink()
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +29,10 @@ from training.cleaning import write_cleaning_aid
 from training.config import TrainConfig
 from training.datablock import build_dataloaders
 from training.dataset import ImageScan, scan_images
+from training.holdout import GroupSplit, split_by_group
+from training.init_run import WEIGHTS_PTH, InitRun, check_labels, read_init_run, write_init_files
 from training.interpret import classification_metrics, predict_split, save_plots
-from training.learner import build_learner, train
+from training.learner import build_learner, load_run_weights, save_run_weights, train
 from training.parity import PARITY_JSON, ParityError, check_parity
 from training.run_folder import RunFolder, log_to_file, versions, write_json, write_yaml
 from training.weights import resolve_weights
@@ -46,11 +50,18 @@ def run_training(cfg: TrainConfig) -> Path:
     folder = RunFolder(cfg.out, cfg.overwrite)
     folder.check()
     scan = scan_images(cfg.data)
-    state = resolve_weights(cfg.arch, cfg.pretrained, cfg.weights)
+    start = _Start(None, None, None)
+    if cfg.init is not None:
+        start.init = read_init_run(cfg.init)
+        check_labels(start.init, scan.labels, cfg.data)
+    else:
+        start.state = resolve_weights(cfg.arch, cfg.pretrained, cfg.weights)
+    if cfg.split_by is not None:
+        start.split = split_by_group(cfg.data, scan.files, cfg.split_by, cfg.valid_pct, cfg.seed)
     run_dir = folder.start()
     with log_to_file(run_dir / "train.log"):
         try:
-            _run_stages(cfg, scan, state, run_dir, folder.out.name)
+            _run_stages(cfg, scan, start, run_dir, folder.out.name)
         except BaseException as exc:
             folder.fail(f"{type(exc).__name__}: {exc}")
             logger.error("run stopped; its files are in %s", run_dir)
@@ -58,30 +69,44 @@ def run_training(cfg: TrainConfig) -> Path:
     return folder.finish()
 
 
-def _run_stages(cfg: TrainConfig, scan: ImageScan, state: Any, run_dir: Path, name: str) -> None:
+@dataclass(slots=True)
+class _Start:
+    """What a run starts from, resolved before its folder exists: weights, ``--init`` run, split."""
+
+    state: Any  # torchvision body weights, or None
+    init: InitRun | None
+    split: GroupSplit | None
+
+
+def _run_stages(cfg: TrainConfig, scan: ImageScan, start: _Start, run_dir: Path, name: str) -> None:
     version = cfg.model_version or default_model_version(name)
     write_yaml(run_dir / "config.yaml", {**cfg.to_dict(), "model_version": version})
     write_json(run_dir / "versions.json", versions())
     write_json(run_dir / "data_scan.json", scan.report())
     set_seed(cfg.seed, reproducible=True)
-    dls = build_dataloaders(cfg, scan.files)
+    dls = build_dataloaders(cfg, scan.files, start.split)
     train_files = [Path(p) for p in dls.train_ds.items]
     valid_files = [Path(p) for p in dls.valid_ds.items]
-    _write_split(run_dir, cfg.data, train_files, valid_files)
+    _write_split(run_dir, cfg.data, train_files, valid_files, start.split)
     logger.info(
         "%d training and %d validation images, classes %s",
         len(train_files),
         len(valid_files),
         list(dls.vocab),
     )
-    learn = build_learner(dls, cfg, state, run_dir)
+    learn = build_learner(dls, cfg, start.state, run_dir)
+    if start.init is not None:
+        load_run_weights(learn, start.init.weights)
+        logger.info("starting from %s (%s)", start.init.path, start.init.model_version)
     train(learn, cfg, run_dir)
-    metrics = _interpret(learn, cfg, run_dir, scan, train_files, name)
+    metrics = _interpret(learn, cfg, run_dir, scan, train_files, name, start)
     reference = reference_stats(
         train_files, cfg.size, metrics.pop("_valid_probs"), cfg.reference_images, cfg.seed
     )
     meta = build_metadata(learn, cfg.arch, cfg.size, version, metrics, reference)
     onnx_path = export_artifacts(learn, meta, run_dir)
+    save_run_weights(learn, run_dir / WEIGHTS_PTH)
+    write_init_files(run_dir, cfg.arch, cfg.size, [str(v) for v in dls.vocab], version)
     _feature_stats(onnx_path, train_files, valid_files, cfg)
     _verify_parity(learn, onnx_path, valid_files, cfg, run_dir)
     if cfg.int8:
@@ -116,17 +141,22 @@ def _feature_stats(
 
 
 def _write_split(
-    run_dir: Path, data: Path, train_files: list[Path], valid_files: list[Path]
+    run_dir: Path,
+    data: Path,
+    train_files: list[Path],
+    valid_files: list[Path],
+    split: GroupSplit | None,
 ) -> None:
     root = data.resolve()
 
-    def rel(paths: list[Path]) -> list[str]:
+    def rel(paths: Sequence[Path]) -> list[str]:
         return sorted(str(p.resolve().relative_to(root)) for p in paths)
 
-    write_json(
-        run_dir / "split.json",
-        {"data": str(root), "train": rel(train_files), "valid": rel(valid_files)},
-    )
+    out: dict[str, Any] = {"data": str(root), "train": rel(train_files), "valid": rel(valid_files)}
+    if split is not None:
+        out.update(by=split.by, held_out=list(split.held_out),
+                   random_valid=rel(split.random_valid))  # fmt: skip
+    write_json(run_dir / "split.json", out)
 
 
 def _interpret(
@@ -136,11 +166,16 @@ def _interpret(
     scan: ImageScan,
     train_files: list[Path],
     name: str,
+    start: _Start,
 ) -> dict[str, Any]:
     """Write metrics.json, the plots and the cleaning aid; returns the metrics (plus valid probs)."""
     valid = predict_split(learn)
     train_preds = predict_split(learn, train_files)
     metrics = classification_metrics(valid)
+    if start.split is not None:
+        metrics["split"] = _split_metrics(learn, start.split, metrics["accuracy"])
+    if start.init is not None:
+        metrics["init"] = {"run": str(start.init.path), "model_version": start.init.model_version}
     metrics.update(
         n_train=len(train_files),
         epochs=cfg.epochs,
@@ -163,6 +198,31 @@ def _interpret(
     )
     logger.info("listed %d images to check in top_losses.csv / cleaning.html", n)
     return {**metrics, "_valid_probs": valid.probs}
+
+
+def _split_metrics(learn: Learner, split: GroupSplit, held_out_accuracy: float) -> dict[str, Any]:
+    """Held-out-group accuracy (the validation set) beside the random split's, one model."""
+    random_acc = None
+    if split.random_valid:
+        preds = predict_split(learn, list(split.random_valid))
+        random_acc = float(np.mean(preds.predicted == preds.targets))
+    logger.info(
+        "accuracy on %d images of held-out %ss %s: %.4f; on %d random images of the others: %s",
+        len(split.valid),
+        split.by,
+        ", ".join(split.held_out),
+        held_out_accuracy,
+        len(split.random_valid),
+        "n/a" if random_acc is None else f"{random_acc:.4f}",
+    )
+    return {
+        "by": split.by,
+        "held_out": list(split.held_out),
+        f"held_out_{split.by}_accuracy": held_out_accuracy,
+        "n_held_out": len(split.valid),
+        "random_split_accuracy": random_acc,
+        "n_random_split": len(split.random_valid),
+    }
 
 
 def _verify_parity(

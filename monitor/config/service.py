@@ -240,6 +240,9 @@ class AuditConfig(Strict):
         description="sample frames whose alert score is this close below the threshold",
     )
     max_per_hour: int = Field(30, ge=0, le=100_000, description="per camera")
+    seed: int | None = Field(
+        None, description="seeds the random stratum (replays and studies repeat); none: fresh"
+    )
 
 
 class CandidateConfig(Strict):

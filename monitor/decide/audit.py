@@ -33,12 +33,17 @@ class AuditSampler:
 
     Args:
         cfg: sampling rates and the per-hour cap.
-        seed: seeds the random stratum (tests); None for a fresh seed.
+        seed: seeds the random stratum (tests, replays); None for a fresh seed. Each
+            camera draws from its own generator seeded by (seed, camera), so which
+            frames a camera keeps depends only on its own frames, not on how the
+            cameras' threads happened to interleave.
     """
 
     def __init__(self, cfg: AuditConfig, seed: int | None = None) -> None:
         self.cfg = cfg
-        self._rng = random.Random(seed)
+        self._seed = seed
+        self._fresh = random.Random(seed)
+        self._rngs: dict[str, random.Random] = {}
         self._kept: dict[str, deque[float]] = {}
         self.population: dict[str, dict[str, int]] = {}
         self.sampled: dict[str, dict[str, int]] = {}
@@ -72,13 +77,20 @@ class AuditSampler:
             stratum = "random"
         pop = self.population.setdefault(camera, dict.fromkeys(STRATA, 0))
         pop[stratum] += 1
-        if stratum == "random" and self._rng.random() >= self.cfg.random_rate:
+        if stratum == "random" and self._rng(camera).random() >= self.cfg.random_rate:
             return None
         if not self._within_cap(camera, at):
             return None
         counts = self.sampled.setdefault(camera, dict.fromkeys(STRATA, 0))
         counts[stratum] += 1
         return stratum
+
+    def _rng(self, camera: str) -> random.Random:
+        rng = self._rngs.get(camera)
+        if rng is None:
+            rng = self._fresh if self._seed is None else random.Random(f"{self._seed}:{camera}")
+            self._rngs[camera] = rng
+        return rng
 
     def take_counts(self, camera: str) -> dict[str, dict[str, int]]:
         """The population and sample counts since the last call (then reset), for the stats rows."""

@@ -150,7 +150,7 @@ class Pipeline:
     def _taps(self, cameras: list[CameraConfig]) -> list[Tap]:
         """Audit sampling, the shadow candidate and operating statistics, as configured."""
         meta, cfg = self.classifier.meta, self.cfg
-        sampler = AuditSampler(cfg.audit) if cfg.audit.enabled else None
+        sampler = AuditSampler(cfg.audit, cfg.audit.seed) if cfg.audit.enabled else None
         taps: list[Tap] = []
         if sampler is not None:
             taps.append(AuditTap(sampler, tuple(meta.labels), meta.model_version, self.metrics))

@@ -15,6 +15,7 @@ import numpy as np
 
 from monitor.alerts.taps import ReplayRecorder
 from monitor.config import (
+    AuditConfig,
     BatchingConfig,
     CameraConfig,
     CandidateConfig,
@@ -52,6 +53,7 @@ class ReplayOptions:
     ood: OodConfig = OodConfig()
     view: ViewConfig | None = None  # None: each camera's default (auto)
     decode: str = "all"
+    audit: AuditConfig = AuditConfig()
 
 
 def camera_ids(paths: Sequence[Path]) -> list[str]:
@@ -89,6 +91,7 @@ def replay_config(videos: Sequence[Path], model: Path, store: Path, opts: Replay
         web=WebConfig(enabled=False),
         drift=opts.drift,
         ood=opts.ood,
+        audit=opts.audit,
         candidate=None if opts.candidate is None else CandidateConfig(path=opts.candidate),
     )
 
@@ -99,6 +102,7 @@ def run_replay(
     opts: ReplayOptions,
     store_path: str | Path | None = None,
     stop: threading.Event | None = None,
+    recorder: ReplayRecorder | None = None,
 ) -> dict[str, Any]:
     """Run the pipeline over ``videos`` until every file ends; returns the summary dict.
 
@@ -108,6 +112,8 @@ def run_replay(
         opts: sampling, batching and decision settings.
         store_path: keep events in this store, a SQLite file or a URL (default: a temporary file).
         stop: set to end early.
+        recorder: records what the replay reports (a subclass may keep more, e.g. every
+            frame's probabilities); default a plain ``ReplayRecorder``.
     """
     stop = stop or threading.Event()
     with tempfile.TemporaryDirectory(prefix="bearwatch-replay-") as tmp:
@@ -118,7 +124,7 @@ def run_replay(
         store = ReviewStore(url, local_path=local, metrics=metrics)
         try:
             pipeline = Pipeline(cfg, classifier, store, metrics)
-            recorder = pipeline.alerts.record_to(ReplayRecorder())
+            recorder = pipeline.alerts.record_to(recorder or ReplayRecorder())
             t0 = time.monotonic()
             pipeline.start()
             while not pipeline.finished() and not stop.wait(0.02):

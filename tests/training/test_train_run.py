@@ -31,6 +31,7 @@ EXPECTED_FILES = {
     "data_scan.json",
     "fastai_learner.UNSAFE-pickle.pkl",
     "history.csv",
+    "init.json",
     "int8.json",
     "metrics.json",
     "model.int8.onnx",
@@ -41,6 +42,7 @@ EXPECTED_FILES = {
     "top_losses.png",
     "train.log",
     "versions.json",
+    "weights.pth",
 }
 
 

@@ -3,6 +3,8 @@
 from training.synthetic.scenes import (
     LABELS,
     Clip,
+    camera_backdrop,
+    camera_name,
     main,
     render_scene,
     render_scene_rgb,
@@ -13,6 +15,8 @@ from training.synthetic.scenes import (
 __all__ = [
     "LABELS",
     "Clip",
+    "camera_backdrop",
+    "camera_name",
     "main",
     "render_scene",
     "render_scene_rgb",

@@ -44,6 +44,8 @@ __all__ = [
     "Clip",
     "Person",
     "Subject",
+    "camera_backdrop",
+    "camera_name",
     "main",
     "make_backdrop",
     "render_scene",
@@ -55,6 +57,7 @@ __all__ = [
 ]
 
 LABELS: tuple[str, ...] = ("bear", "empty", "person")
+_CAMERA_STREAM = 1 << 29  # seeds camera backdrops apart from the per-image streams
 
 
 # --------------------------------------------------------------------------- images
@@ -80,6 +83,7 @@ def render_scene(
     *,
     occlusion: float = 0.3,
     degrade: bool = True,
+    backdrop: Backdrop | None = None,
 ) -> np.ndarray:
     """Render one campsite camera frame containing a bear, a person, or nothing.
 
@@ -95,16 +99,22 @@ def render_scene(
             front, or the frame edge). Empty scenes get the same foreground
             objects at the same rate, so occluders are no clue to the class.
         degrade: allow blur and JPEG artefacts.
+        backdrop: a fixed scene to shoot (one camera's view, see
+            :func:`camera_backdrop`) instead of one drawn from ``rng``; it must
+            be ``size``.
 
     Returns:
         BGR ``uint8`` image, ``(height, width, 3)``.
 
     Raises:
-        ValueError: for an unknown label.
+        ValueError: for an unknown label, or a backdrop of another size.
     """
     _check_label(label)
     scene_rng, subject_rng, camera_rng = rng.spawn(3)
-    backdrop = make_backdrop(scene_rng, size)
+    if backdrop is None:
+        backdrop = make_backdrop(scene_rng, size)
+    elif backdrop.image.shape[:2] != (size[1], size[0]):
+        raise ValueError(f"backdrop is {backdrop.image.shape[1::-1]}, the scene {size}")
     canvas = backdrop.image.copy()
     # an occluder in front or the frame edge, never both: enough of the subject must stay visible
     roll = subject_rng.random()
@@ -121,6 +131,22 @@ def render_scene(
     camera = sample_camera(camera_rng, night, degrade=degrade)
     developed = camera.develop(canvas, backdrop.horizon_y, mask, backdrop.image)
     return camera.expose(developed, camera_rng)
+
+
+def camera_backdrop(seed: int, camera: int, size: tuple[int, int]) -> Backdrop:
+    """The fixed view of synthetic camera number ``camera`` (of master ``seed``).
+
+    A real camera sees the same campsite in every frame; a camera-aware
+    dataset shoots all of one camera's images on its backdrop, which is what
+    makes holding out whole cameras (``bearwatch train --split-by camera``)
+    a test of new locations rather than of new frames of known ones.
+    """
+    return make_backdrop(np.random.default_rng([seed, _CAMERA_STREAM, camera]), size)
+
+
+def camera_name(camera: int) -> str:
+    """The camera id written to manifests for camera number ``camera``."""
+    return f"cam-{camera:02d}"
 
 
 def render_scene_rgb(
@@ -179,6 +205,7 @@ def walk_through(
     lead_in: int = 15,
     lead_out: int = 15,
     count: int = 1,
+    camera_seed: Sequence[int] | None = None,
 ) -> Clip:
     """Frames from a fixed camera while a bear or people cross the scene from one side to the other.
 
@@ -197,6 +224,10 @@ def walk_through(
         lead_in: empty frames before the first subject can appear.
         lead_out: empty frames after the last subject has left.
         count: subjects walking through together (staggered, same direction).
+        camera_seed: when given, the backdrop, near tree and imaging come
+            from this seed rather than from ``rng``: clips with one
+            ``camera_seed`` are one camera's footage (fresh walkers and noise
+            each, same view).
 
     Returns:
         The clip.
@@ -211,6 +242,8 @@ def walk_through(
             f"n_frames={n_frames} leaves {crossing} frames to cross after lead_in/lead_out"
         )
     scene_rng, subject_rng, camera_rng, noise_rng = rng.spawn(4)
+    if camera_seed is not None:
+        scene_rng, camera_rng = np.random.default_rng([*camera_seed, _CAMERA_STREAM]).spawn(2)
     backdrop = make_backdrop(scene_rng, size, near_tree=bool(scene_rng.random() < 0.5))
     camera = sample_camera(camera_rng, night, video=True)
     background = camera.develop(backdrop.compose(backdrop.image.copy()), backdrop.horizon_y)
@@ -257,6 +290,7 @@ def write_dataset(
     *,
     labels: Sequence[str] = LABELS,
     jpeg_quality: int = 92,
+    cameras: int = 0,
 ) -> dict[str, int]:
     """Write ``out_dir/<label>/<label>_<i>.jpg`` for each label, like the fastai book's bear folders.
 
@@ -267,6 +301,12 @@ def write_dataset(
     the folders for day/night breakdowns. Existing files with the same names are
     overwritten; nothing else in ``out_dir`` is touched.
 
+    With ``cameras`` > 0 the images are shot by that many synthetic cameras,
+    each with its own fixed backdrop (:func:`camera_backdrop`); image ``i``
+    of every label is camera ``i % cameras``'s. The manifest's ``camera``
+    column names it (``cam-00`` …); without cameras every image is its own
+    scene and its camera id is its own name.
+
     Args:
         out_dir: destination folder (created if missing).
         per_class: images per label.
@@ -275,6 +315,7 @@ def write_dataset(
         night_fraction: share of night/IR images, 0..1.
         labels: which labels to write (a subset of ``LABELS``).
         jpeg_quality: JPEG quality of the written files.
+        cameras: synthetic cameras sharing the images (0: a new scene per image).
 
     Returns:
         Images written per label.
@@ -284,14 +325,17 @@ def write_dataset(
     """
     if per_class < 0:
         raise ValueError(f"per_class must be >= 0, got {per_class}")
+    if cameras < 0:
+        raise ValueError(f"cameras must be >= 0, got {cameras}")
     if not 0.0 <= night_fraction <= 1.0:
         raise ValueError(f"night_fraction must be within 0..1, got {night_fraction}")
     for label in labels:
         _check_label(label)
     root = Path(out_dir)
     counts: dict[str, int] = {}
-    rows: list[tuple[str, str, int]] = []
+    rows: list[tuple[str, str, int, str]] = []
     n_night = round(per_class * night_fraction)
+    views = [camera_backdrop(seed, k, size) for k in range(cameras)]
     for label in labels:
         index = LABELS.index(label)
         folder = root / label
@@ -301,15 +345,18 @@ def write_dataset(
         )
         for i in range(per_class):
             night = i in night_set
-            image = render_scene(label, np.random.default_rng([seed, index, i]), size, night)
+            view = views[i % cameras] if cameras else None
+            rng = np.random.default_rng([seed, index, i])
+            image = render_scene(label, rng, size, night, backdrop=view)
             name = f"{label}_{i}.jpg"
             if not cv2.imwrite(str(folder / name), image, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]):
                 raise OSError(f"could not write {folder / name}")
-            rows.append((f"{label}/{name}", label, int(night)))
+            camera = camera_name(i % cameras) if cameras else f"{label}_{i}"
+            rows.append((f"{label}/{name}", label, int(night), camera))
         counts[label] = per_class
     with open(root / "manifest.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(("path", "label", "night"))
+        writer.writerow(("path", "label", "night", "camera"))
         writer.writerows(rows)
     return counts
 
@@ -330,7 +377,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training.synthetic",
         description="Write seeded synthetic campsite images to OUT/<class>/<class>_<i>.jpg "
-        f"for the classes {', '.join(LABELS)}, plus OUT/manifest.csv (path,label,night).",
+        f"for the classes {', '.join(LABELS)}, plus OUT/manifest.csv (path,label,night,camera).",
     )
     parser.add_argument(
         "--out", required=True, type=Path, help="output folder (created if missing)"
@@ -345,10 +392,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--night-fraction", type=float, default=0.3, help="share of night/IR images; default 0.3"
     )
+    parser.add_argument(
+        "--cameras",
+        type=int,
+        default=0,
+        help="shoot the images with N fixed camera views (manifest column camera); "
+        "default 0: a new scene per image",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:
-        counts = write_dataset(args.out, args.per_class, args.seed, args.size, args.night_fraction)
+        counts = write_dataset(
+            args.out, args.per_class, args.seed, args.size, args.night_fraction,
+            cameras=args.cameras,
+        )  # fmt: skip
     except (ValueError, OSError) as exc:
         parser.error(str(exc))
     elapsed = time.perf_counter() - started

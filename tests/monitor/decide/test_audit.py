@@ -56,3 +56,15 @@ def test_counts_add_up() -> None:
     total = audit_counts_total([a, b])
     assert total["population"]["random"] == 5 and total["population"]["low_confidence"] == 1
     assert total["sampled"]["random"] == 1
+
+
+def test_seeded_random_stratum_per_camera_ignores_how_cameras_interleave() -> None:
+    """Replays feed cameras from their own threads; a seeded sampler must keep the same frames
+    whichever camera's frame arrives first (the study's rerun took other audit frames)."""
+    cfg = AuditConfig(random_rate=0.3, max_per_hour=100_000)
+    a, b = AuditSampler(cfg, seed=5), AuditSampler(cfg, seed=5)
+    kept_a = [a.choose(cam, float(i), 0.95, 0.01, 0.7, False) for i in range(50) for cam in "xy"]
+    kept_b = [b.choose(cam, float(i), 0.95, 0.01, 0.7, False) for cam in "yx" for i in range(50)]
+    by_a = {(cam, i): kept_a[2 * i + k] for i in range(50) for k, cam in enumerate("xy")}
+    by_b = {(cam, i): kept_b[50 * k + i] for k, cam in enumerate("yx") for i in range(50)}
+    assert by_a == by_b and "random" in by_a.values()

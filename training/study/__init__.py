@@ -1,0 +1,1 @@
+"""Studies that run bearwatch's loop end to end on generated data with known truth (``bearwatch study``)."""
