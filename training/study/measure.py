@@ -88,7 +88,10 @@ def score(
             "precision": _estimate(t["true_alerts"], t["alerts"]),
             "accuracy": _estimate(t["right"], t["n"]),
             "frames": t["n"],
-            "confusion": confusion[period],
+            "confusion": {
+                truth_label: dict(sorted(row.items()))
+                for truth_label, row in sorted(confusion[period].items())
+            },
         }
         for period, t in tallies.items()
     }
