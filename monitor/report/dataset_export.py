@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
 COLUMNS = ("file", "label", "source", "source_id", "verdict", "camera", "time", "reviewer",
-           "model_version")  # fmt: skip
+           "model_version", "site")  # fmt: skip
 # A label becomes a folder name: letters, digits, "_", "-", "." — never a path
 # separator, never "." or "..", never hidden (training skips dot-folders).
 SAFE_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -64,6 +64,7 @@ class ExportRow:
     time: str
     reviewer: str
     model_version: str
+    site: str = ""  # the box that stored it (``bearwatch train --split-by site``)
 
 
 @dataclass(slots=True)
@@ -147,14 +148,14 @@ def _candidates(
         label, verdict = event_label(ev, rejected_as)
         key = ("alert", int(ev["id"]))
         row = _row(key, label, verdict, ev["camera"], ev["start_at"], ev["reviewer"],
-                   ev["model_version"], summary)  # fmt: skip
+                   ev["model_version"], summary, str(ev.get("site") or ""))  # fmt: skip
         yield key, row, store.get_snapshot(key[1]) if row else None
     for a in _labelled_audits(store, since, until):
         key = ("audit", int(a["id"]))
         label = None if a["label"] in NOT_A_CLASS else a["label"]
         verdict = "audit_label" if label else "not_a_class"
         row = _row(key, label, verdict, a["camera"], a["captured_at"], a["labelled_by"],
-                   a["model_version"], summary)  # fmt: skip
+                   a["model_version"], summary, str(a.get("site") or ""))  # fmt: skip
         yield key, row, store.get_audit_snapshot(key[1]) if row else None
 
 
@@ -167,6 +168,7 @@ def _row(
     reviewer: str | None,
     model_version: str,
     summary: ExportSummary,
+    site: str = "",
 ) -> ExportRow | None:
     if label is None:
         summary.skipped[verdict] += 1
@@ -178,7 +180,7 @@ def _row(
     source, sid = key
     time = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
     return ExportRow(f"{label}/{source}-{sid}.jpg", label, source, sid, verdict, camera, time,
-                     reviewer or "", model_version)  # fmt: skip
+                     reviewer or "", model_version, site)  # fmt: skip
 
 
 def _labelled_audits(
@@ -246,7 +248,9 @@ def _read_manifest(out: Path) -> list[ExportRow]:
         rows = []
         for rec in csv.DictReader(fh):
             try:
-                values = {c: str(rec[c]) for c in COLUMNS if c != "source_id"}
+                # A manifest from before sites has no site column: "".
+                values = {c: str(rec[c]) for c in COLUMNS if c not in ("source_id", "site")}
+                values["site"] = str(rec.get("site") or "")
                 rows.append(ExportRow(**values, source_id=int(rec["source_id"])))
             except (TypeError, ValueError, KeyError):
                 logger.warning("export: ignoring a malformed manifest row in %s: %s", path, rec)

@@ -142,7 +142,7 @@ def test_class_folders_manifest_and_skips(seeded: Seeded, tmp_path: Path) -> Non
     assert by_file[f"person/alert-{ids['relabelled']}.jpg"] == {
         "file": f"person/alert-{ids['relabelled']}.jpg", "label": "person", "source": "alert",
         "source_id": str(ids["relabelled"]), "verdict": "relabelled", "camera": "gate",
-        "time": "2024-06-01T12:00:10Z", "reviewer": "ann", "model_version": "m-1",
+        "time": "2024-06-01T12:00:10Z", "reviewer": "ann", "model_version": "m-1", "site": "",
     }  # fmt: skip
     assert by_file[f"empty/audit-{ids['empty']}.jpg"]["reviewer"] == "bob"
     assert by_file[f"empty/audit-{ids['empty']}.jpg"]["camera"] == "creek"
@@ -232,3 +232,33 @@ def test_cli_bad_input_exits_2(
     assert proc.returncode == 2
     assert proc.stderr.startswith(message.format(**fill))
     assert not (tmp_path / "missing.db").exists()
+
+
+def test_the_manifest_names_each_frames_site(tmp_path: Path) -> None:
+    """A fleet's exports say which box stored each frame (``bearwatch train --split-by site``)."""
+    out = tmp_path / "data"
+    for site, seed in (("north", 1), ("south", 2)):
+        store = ReviewStore(tmp_path / "fleet.db", site=site)
+        ev = NewEvent("gate", "bear", "alert", T0 + seed, T0 + seed + 5, 0.9, "m-1", "shadow",
+                      snapshot_jpeg=jpeg("bear", seed))  # fmt: skip
+        event_id = store.add_event(ev)
+        assert event_id is not None and store.set_verdict(event_id, "confirmed", "ann")
+        store.close()
+    store = ReviewStore(tmp_path / "fleet.db")
+    try:
+        export_dataset(store, out)
+    finally:
+        store.close()
+    assert sorted(r["site"] for r in manifest(out)) == ["north", "south"]
+    # A manifest written before sites (no site column) is still read, and rewritten with one.
+    rows = manifest(out)
+    with (out / MANIFEST).open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=[c for c in COLUMNS if c != "site"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in r.items() if k != "site"} for r in rows)
+    store = ReviewStore(tmp_path / "fleet.db")
+    try:
+        export_dataset(store, out)
+    finally:
+        store.close()
+    assert sorted(r["site"] for r in manifest(out)) == ["north", "south"]
