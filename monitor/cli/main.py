@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, entry_points, version
 
+from monitor.cli import benches as bench_commands
 from monitor.cli import db as db_commands
 from monitor.cli import export as export_commands
 from monitor.cli import report as report_commands
@@ -93,6 +94,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, list[str]]:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.register(sub)
+    bench_commands.register(sub)
     review_commands.register(sub)
     report_commands.register(sub)
     export_commands.register(sub)
