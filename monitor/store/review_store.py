@@ -34,10 +34,11 @@ from typing import Any
 from monitor.errors import StoreError
 from monitor.store.events import EventQueries
 from monitor.store.operations import OperationQueries
+from monitor.store.outbox import OutboxQueries
 from monitor.store.url import StoreUrl
 
 
-class ReviewStore(EventQueries, OperationQueries):
+class ReviewStore(EventQueries, OperationQueries, OutboxQueries):
     """Events, snapshots and verdicts in SQLite or PostgreSQL, safe to share between threads (see ``StoreCore``)."""
 
 
