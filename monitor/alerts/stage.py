@@ -16,7 +16,6 @@ daemon that runs for months.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import functools
 import logging
@@ -25,12 +24,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
-from monitor.alerts.familiarity import EventMarks, Familiarity
-from monitor.alerts.repeats import RepeatGuard, Suppressed, peak_picture
-from monitor.alerts.snapshots import snapshot_of
+from monitor.alerts.event_rows import EventRows
+from monitor.alerts.familiarity import Familiarity
+from monitor.alerts.repeats import RepeatGuard, Suppressed
 from monitor.alerts.taps import (
     CandidateComparison,
     DriftTap,
@@ -164,7 +162,10 @@ class AlertStage(Worker):
             store,
             metrics,
         )
-        self.snapshot_quality, self.clock = snapshot_quality, clock
+        self.clock = clock
+        self.rows = EventRows(
+            labels, model_version, self.mode_book, drift, self.familiarity, snapshot_quality
+        )
         self.observers: list[Observer] = []
         # Told of an event whose start went to the spill (the store is slow or
         # locked): the spill is durable, so an active camera's alert may go out now.
@@ -301,7 +302,7 @@ class AlertStage(Worker):
         if self.repeats is not None:
             # Regions like a rejected alert leave the frame's score before anything decides on it.
             pred, suppressed = self.repeats.apply(pred)
-        jpeg = memo(lambda: self._jpeg(frame.snapshot))
+        jpeg = memo(lambda: self.rows.jpeg(frame.snapshot))
         light = self.familiarity.observe(pred)
         decided = decided_frame(pred, policy, self.labels, latency_s, jpeg, light)
         if self.drift is not None:
@@ -330,72 +331,6 @@ class AlertStage(Worker):
             for s in self.repeats.close(lambda cam: self.last_captured_at.get(cam, time.time())):
                 self._handle(s.event, None, None, suppressed_by=s.spot)
 
-    def _jpeg(self, image: np.ndarray | None) -> bytes | None:
-        if image is None:
-            return None
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.snapshot_quality])
-        return buf.tobytes() if ok else None
-
-    def _drift_flags(self, camera: str) -> tuple[str, ...]:
-        return () if self.drift is None else self.drift.flags(camera)
-
-    def _details(
-        self, ev: DecisionEvent, frame: Frame | None, probs: np.ndarray | None
-    ) -> tuple[dict[str, object], EventMarks]:
-        """(details, familiarity marks) of the event's best frame: its sequence number, probabilities, OOD reasons."""
-        details: dict[str, object] = {"peak_seq": ev.peak_seq}
-        ood: float | None = None
-        reasons: list[str] = []
-        if self.drift is not None and frame is not None and frame.stats is not None:
-            ood, reasons = self.drift.monitor.ood_score(
-                frame.stats, None if probs is None else float(np.max(probs))
-            )
-        mode = self.mode_book.effective(ev.camera, ev.start_at)
-        drift_flags = self._drift_flags(ev.camera)
-        marks = self.familiarity.event_fields(ev.camera, mode, drift_flags, ood, reasons)
-        details.update(marks.details)
-        if probs is not None:
-            details["probs"] = {
-                lbl: round(float(p), 4) for lbl, p in zip(self.labels, probs, strict=True)
-            }
-        return details, marks
-
-    def _new_event(
-        self,
-        ev: DecisionEvent,
-        frame: Frame | None,
-        probs: np.ndarray | None,
-        pred: Prediction | None = None,
-        suppressed_by: int | None = None,
-    ) -> NewEvent:
-        details, marks = self._details(ev, frame, probs)
-        if suppressed_by is not None:
-            details["suppressed_by"] = suppressed_by
-        mode = self.mode_book.effective(ev.camera, ev.start_at)
-        drift_flags = self._drift_flags(ev.camera)
-        return NewEvent(
-            camera=ev.camera,
-            label=ev.label,
-            kind="alert",
-            start_at=ev.start_at,
-            end_at=ev.end_at,
-            peak_score=ev.peak_score,
-            model_version=self.model_version,
-            mode=mode,
-            snapshot_jpeg=self._jpeg(snapshot_of(frame, pred)),
-            drift_flags=drift_flags,
-            ood_score=marks.ood_score,
-            details=details,
-            frames=ev.frames,
-            unfamiliar=marks.unfamiliar,
-            held=marks.held,
-            night_class=marks.night_class,
-            box=None if pred is None else pred.box,
-            zone=None if pred is None else pred.zone,
-            appearance=None if pred is None else _picture(pred),
-            suppressed_by=suppressed_by,
-        )
-
     def _handle(
         self,
         ev: DecisionEvent,
@@ -409,7 +344,7 @@ class AlertStage(Worker):
         summary = self._open.get(key)
         job: Callable[[], None]
         if ev.kind == "start" or summary is None:
-            new = self._new_event(ev, frame, probs, pred, suppressed_by)
+            new = self.rows.new_event(ev, frame, probs, pred, suppressed_by)
             summary = EventSummary(
                 None, ev.camera, ev.label, ev.start_at, None, ev.peak_score, ev.frames,
                 new.unfamiliar, new.ood_score, suppressed_by=suppressed_by,
@@ -419,13 +354,15 @@ class AlertStage(Worker):
             self.metrics.events.labels(camera=ev.camera, label=ev.label, kind=kind).inc()
             job = functools.partial(self._store_start, ev, summary, new)
         else:
-            fields = self._update_fields(ev, frame, probs, pred)
+            if ev.kind == "end":
+                self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
+            fields = self.rows.changes(ev, frame, probs, pred)
             job = functools.partial(
                 self._store_change,
                 ev,
                 summary,
                 fields,
-                lambda: self._new_event(ev, frame, probs, pred, suppressed_by),
+                lambda: self.rows.new_event(ev, frame, probs, pred, suppressed_by),
             )
         summary.peak_score, summary.frames = ev.peak_score, ev.frames
         if pred is not None and ev.kind in ("start", "update"):
@@ -522,44 +459,3 @@ class AlertStage(Worker):
         ]:
             del self._open[key]
             self._touched.pop(key, None)
-
-    def _update_fields(
-        self,
-        ev: DecisionEvent,
-        frame: Frame | None,
-        probs: np.ndarray | None,
-        pred: Prediction | None = None,
-    ) -> Mapping[str, object]:
-        """What an update, resume or end changes in the event's row (the snapshot encoded here).
-
-        A new peak brings its snapshot and probabilities along together, so the
-        row's ``peak_score`` and ``details.probs`` describe the same frame.
-        """
-        if ev.kind == "update":
-            fields: dict[str, object] = {
-                "peak_score": ev.peak_score,
-                "snapshot_jpeg": self._jpeg(snapshot_of(frame, pred)),
-                "frames": ev.frames,
-                **(
-                    {}
-                    if pred is None
-                    else {"box": pred.box, "zone": pred.zone, "appearance": _picture(pred)}
-                ),
-            }
-            if probs is not None:
-                fields["details"] = self._details(ev, frame, probs)[0]
-            return fields
-        if ev.kind == "resume":
-            fields = {"peak_score": ev.peak_score, "frames": ev.frames}
-            if frame is not None and probs is not None and frame.seq == ev.peak_seq:
-                # It came back better than before: the new peak brings its frame along.
-                fields["snapshot_jpeg"] = self._jpeg(snapshot_of(frame, pred))
-                fields["details"] = self._details(ev, frame, probs)[0]
-            return fields
-        self.metrics.events.labels(camera=ev.camera, label=ev.label, kind="end").inc()
-        return {"end_at": ev.end_at, "frames": ev.frames, "peak_score": ev.peak_score}
-
-
-def _picture(pred: Prediction) -> str:
-    """The peak region's picture as the store keeps it (base64)."""
-    return base64.b64encode(peak_picture(pred)).decode("ascii")
