@@ -22,12 +22,13 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from monitor.config import DecisionConfig
 from monitor.decide.policy import DecisionEvent, DecisionPolicy
 from monitor.decide.regions import RegionScorer
-from monitor.decide.repeats import RejectedSpot, RepeatFilter, appearance
+from monitor.decide.repeats import APPEARANCE_SIDE, RejectedSpot, RepeatFilter
 from monitor.frames import FULL_BOX, Prediction
 
 
@@ -39,6 +40,14 @@ class Suppressed:
     event: DecisionEvent
     probs: np.ndarray  # float32 (C,)
     region: int  # the region it peaked in
+
+
+def appearance(region: np.ndarray, side: int = APPEARANCE_SIDE) -> bytes:
+    """A region (H, W, 3) RGB or (H, W) grey, uint8 → its ``side``×``side`` RGB picture (area averages)."""
+    img = np.asarray(region, dtype=np.uint8)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA).tobytes()
 
 
 def peak_picture(pred: Prediction) -> bytes:

@@ -26,7 +26,7 @@ import numpy as np
 
 Box = tuple[float, float, float, float]
 
-APPEARANCE_SIDE = 16  # the stored picture is APPEARANCE_SIDE² RGB cells (768 bytes)
+APPEARANCE_SIDE = 16  # a picture is APPEARANCE_SIDE² RGB cells (768 bytes; made by monitor.alerts.repeats.appearance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,22 +59,6 @@ class RejectedSpot:
     rejected_at: float  # UTC epoch seconds of the verdict
 
 
-def appearance(region: np.ndarray, side: int = APPEARANCE_SIDE) -> bytes:
-    """A region (H, W, 3) RGB or (H, W) grey, uint8 → its ``side``×``side`` RGB picture by area averaging."""
-    img = np.asarray(region, dtype=np.float32)
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    h, w = img.shape[:2]
-    if h < side or w < side:
-        img = np.repeat(np.repeat(img, -(-side // h), axis=0), -(-side // w), axis=1)
-        h, w = img.shape[:2]
-    rows = np.linspace(0, h, side + 1).astype(int)
-    cols = np.linspace(0, w, side + 1).astype(int)
-    sums = np.add.reduceat(np.add.reduceat(img, rows[:-1], axis=0), cols[:-1], axis=1)
-    counts = np.outer(np.diff(rows), np.diff(cols))[..., None]
-    return np.clip(np.rint(sums / counts), 0, 255).astype(np.uint8).tobytes()
-
-
 FLAT_STD = 2.0  # levels: a picture with less spread than this has no texture to correlate
 
 
@@ -104,11 +88,6 @@ def likeness(a: bytes, b: bytes) -> tuple[float, float]:
     k = np.sum(x0 * y0, axis=0) / np.maximum(np.sum(y0**2, axis=0), 1e-9)
     change = float(np.max(np.abs(x0 - y0 * k)))
     return ncc, change
-
-
-def similarity(a: bytes, b: bytes) -> float:
-    """Normalised cross-correlation of two pictures (1: the same up to brightness and contrast)."""
-    return likeness(a, b)[0]
 
 
 def iou(a: Box, b: Box) -> float:

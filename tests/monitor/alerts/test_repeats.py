@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from monitor.alerts.repeats import RepeatGuard, peak_picture
+from monitor.alerts.repeats import RepeatGuard, appearance, peak_picture
 from monitor.config import DecisionConfig
-from monitor.decide.repeats import RejectedSpot, RepeatFilter, RepeatRules, appearance
+from monitor.decide.repeats import RejectedSpot, RepeatFilter, RepeatRules
 from monitor.frames import Frame, Prediction
 
 LABELS = ("bear", "empty", "person")

@@ -1,19 +1,18 @@
-"""Repeat false alarms: region pictures, their likeness, box overlap, matching and expiry."""
+"""Repeat false alarms: region pictures (made in monitor.alerts.repeats), their likeness, box overlap, matching and expiry."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from monitor.alerts.repeats import appearance
 from monitor.decide.repeats import (
     APPEARANCE_SIDE,
     RejectedSpot,
     RepeatFilter,
     RepeatRules,
-    appearance,
     iou,
     likeness,
-    similarity,
 )
 
 
@@ -55,9 +54,9 @@ def test_appearance_averages_areas() -> None:
 def test_similarity_ignores_brightness_and_contrast_but_not_content() -> None:
     rock = textured(1)
     brighter = np.clip(rock.astype(np.int16) * 0.8 + 30, 0, 255).astype(np.uint8)
-    assert similarity(appearance(rock), appearance(rock)) == pytest.approx(1.0)
-    assert similarity(appearance(rock), appearance(brighter)) > 0.99
-    assert similarity(appearance(rock), appearance(textured(2))) < 0.5
+    assert likeness(appearance(rock), appearance(rock))[0] == pytest.approx(1.0)
+    assert likeness(appearance(rock), appearance(brighter))[0] > 0.99
+    assert likeness(appearance(rock), appearance(textured(2)))[0] < 0.5
 
 
 def test_likeness_of_flat_pictures() -> None:
@@ -65,7 +64,7 @@ def test_likeness_of_flat_pictures() -> None:
     assert likeness(appearance(grey), appearance(grey + 5)) == (1.0, 5.0)
     assert likeness(appearance(grey), appearance(grey + 40))[1] == 40.0
     assert likeness(appearance(grey), appearance(textured(3, 64))) == (0.0, float("inf"))
-    assert similarity(b"", b"") == -1.0
+    assert likeness(b"", b"")[0] == -1.0
 
 
 def spot(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.decide.repeats import appearance
+from monitor.alerts.repeats import appearance
 from monitor.store import ReviewStore
 from tests.monitor.store.test_postgres_store import bearwatch, pg_store
 from tests.monitor.store.test_review_store import T0, event
