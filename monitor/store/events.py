@@ -339,15 +339,15 @@ class EventQueries(StoreCore):
         spots = []
         for row in rows:
             try:
-                box = tuple(float(v) for v in json.loads(row.box))
+                x0, y0, x1, y1 = (float(v) for v in json.loads(row.box))
                 picture = base64.b64decode(row.appearance, validate=True)
             except (ValueError, TypeError):
                 logger.warning("event %s: unreadable box or picture; not used for repeats", row.id)
                 continue
-            if len(box) == 4:
-                spots.append(
-                    RejectedSpot(int(row.id), row.camera, row.label, box, picture, row.reviewed_at)  # type: ignore[arg-type]
-                )
+            box = (x0, y0, x1, y1)
+            spots.append(
+                RejectedSpot(int(row.id), row.camera, row.label, box, picture, row.reviewed_at)
+            )
         return spots
 
     # --- review page queries ---

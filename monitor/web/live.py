@@ -24,6 +24,7 @@ from monitor.config import SLUG
 from monitor.metrics import Metrics
 from monitor.web.auth import current_user
 from monitor.web.queue import ReviewQueue
+from monitor.web.wire import pending_count
 
 CACHE_S = 1.0  # one computation per second serves every open page
 RATE_WINDOW_S = 2.0  # fps is measured over at least this long
@@ -110,11 +111,13 @@ class LiveState:
         self.cameras = Shared(self._cameras)
 
     def _news(self) -> dict[str, Any]:
-        newest = self.store.list_events(limit=1)
+        newest = self.store.list_events(
+            limit=1, suppressed=False
+        )  # what the queue shows by default
         sample = self.store.list_audit_samples(limit=1)
         return {
             "latest_event_id": newest[0]["id"] if newest else 0,
-            "pending": self.store.count_events(status="pending"),
+            "pending": pending_count(self.store),
             "latest_audit_id": sample[0]["id"] if sample else 0,
             "poll_ms": POLL_MS,
         }

@@ -23,6 +23,7 @@ from monitor.web.wire import (
     event_page,
     label_choices,
     parse_time,
+    pending_count,
     sample_json,
 )
 
@@ -72,7 +73,7 @@ def queue_page(
         "statuses": REVIEW_STATUSES,
         "kinds": EVENT_KINDS,
         "reasons": REASON_CODES,
-        "pending": store.count_events(status="pending", suppressed=False),
+        "pending": pending_count(store),
         "suppressed": store.count_events(suppressed=True),
     }
     return render(request, "queue.html", context)

@@ -141,6 +141,11 @@ def event_page(
     return page, (page[-1]["id"] if len(rows) > limit else None)
 
 
+def pending_count(store: ReviewQueue) -> int:
+    """The queue's "pending" figure: unreviewed events, repeat false alarms left out (the page and its poll)."""
+    return store.count_events(status="pending", suppressed=False)
+
+
 def label_choices(request: Request, store: ReviewQueue) -> list[str]:
     """The model's labels (given at start, and as seen in the store), then ``other``."""
     seen = set(request.app.state.labels) | set(store.seen_labels())
