@@ -75,8 +75,8 @@ class RepeatGuard:
         self.decisions = dict(decisions)
         self.scorer = RegionScorer(self.labels, self.decisions)
         self._policies: dict[tuple[str, int], DecisionPolicy] = {}
-        self._alert = {
-            cam: [lbl for lbl in d.alert_labels if lbl in self.labels]
+        self._alert = {  # per camera: (alert label, its output index)
+            cam: [(lbl, self.labels.index(lbl)) for lbl in d.alert_labels if lbl in self.labels]
             for cam, d in self.decisions.items()
         }
 
@@ -89,7 +89,7 @@ class RepeatGuard:
         frame = pred.frame
         camera = frame.camera
         spots = self.filter.spots(camera)
-        open_here = [key for key in self._policies if key[0] == camera]
+        open_here = {spot for cam, spot in self._policies if cam == camera}
         if not spots and not open_here:
             return pred, []
         probs = pred.region_probs if pred.region_probs is not None else pred.probs[None]
@@ -99,9 +99,9 @@ class RepeatGuard:
         release = self.decisions[camera].release
         pictures: dict[int, bytes] = {}
         at = frame.captured_at
+        labels = self._alert.get(camera, []) if spots else []
         for r, box in enumerate(boxes):
-            for label in self._alert.get(camera, []) if spots else []:
-                i = self.labels.index(label)
+            for label, i in labels:
                 if probs[r, i] < release or not self.filter.near(camera, label, box, at):
                     continue  # nothing to take out, or no rejected spot there: no picture needed
                 if r not in pictures:
@@ -127,19 +127,20 @@ class RepeatGuard:
                 region=peak,
                 region_probs=None if pred.region_probs is None else masked,
             )
-        return kept, self._step_spots(pred, {s.event_id for s in spots}, taken)
+        return kept, self._step_spots(pred, {s.event_id for s in spots}, open_here, taken)
 
     def _step_spots(
         self,
         pred: Prediction,
         live: set[int],
+        open_here: set[int],
         taken: Mapping[int, tuple[np.ndarray, int]],
     ) -> list[Suppressed]:
         frame = pred.frame
         camera = frame.camera
         out: list[Suppressed] = []
         zeros = np.zeros(len(self.labels), np.float32)
-        for spot in sorted(live | {s for c, s in self._policies if c == camera}):
+        for spot in sorted(live | open_here):
             key = (camera, spot)
             policy = self._policies.get(key)
             if spot not in live:
